@@ -1,0 +1,45 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from participants import api as participants_api
+from trial import api as trial_api
+
+trial_urls = [
+    path("", trial_api.TrialDetailView.as_view(), name="trial-detail"),
+    path("status/", trial_api.TrialStatusView.as_view(), name="trial-status"),
+    path("unblind/", trial_api.TrialUnblindView.as_view(), name="trial-unblind"),
+    path("consent-documents/", trial_api.ConsentDocumentsView.as_view(), name="consent-documents"),
+    path("audit/", trial_api.AuditTrailView.as_view(), name="audit-trail"),
+    path("screenings/", participants_api.ScreeningView.as_view(), name="screening"),
+    path("participants/", participants_api.ParticipantListView.as_view(), name="participant-list"),
+    path("participants/<int:pk>/", participants_api.ParticipantDetailView.as_view(), name="participant-detail"),
+    path("participants/<int:pk>/consent/", participants_api.ConsentView.as_view(), name="participant-consent"),
+    path("participants/<int:pk>/enroll/", participants_api.EnrollView.as_view(), name="participant-enroll"),
+    path("participants/<int:pk>/randomize/", participants_api.RandomizeView.as_view(), name="participant-randomize"),
+    path("participants/<int:pk>/withdraw/", participants_api.WithdrawView.as_view(), name="participant-withdraw"),
+    path(
+        "participants/<int:pk>/lost-to-follow-up/",
+        participants_api.LostToFollowUpView.as_view(),
+        name="participant-lost",
+    ),
+    path("participants/<int:pk>/return/", participants_api.ReturnView.as_view(), name="participant-return"),
+    path("participants/<int:pk>/complete/", participants_api.CompleteView.as_view(), name="participant-complete"),
+    path("participants/<int:pk>/unblind/", participants_api.UnblindView.as_view(), name="participant-unblind"),
+    path("participants/<int:pk>/contact/", participants_api.ContactView.as_view(), name="participant-contact"),
+]
+
+api_v1 = [
+    path("trials/", trial_api.TrialListView.as_view(), name="trial-list"),
+    path("trials/<slug:slug>/", include(trial_urls)),
+]
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api-auth/", include("rest_framework.urls")),
+]

@@ -1,0 +1,292 @@
+"""API for participants: list and detail, screening, consent, enrollment, randomization, follow-up
+status, emergency unblinding, contact details. Views validate, call one service, serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from participants import selectors, services
+from participants.models import Allocation, ContactDetails, Participant, Status
+from trial import access
+from trial.access import ArmView, Capability
+from trial.api import TrialScopedMixin
+
+# --- Output -------------------------------------------------------------------------------------------
+
+
+def allocation_for_reader(participant: Participant, view: ArmView) -> dict[str, Any] | None:
+    """The allocation as this reader may see it: the arm, its blinded letter, or masked."""
+    try:
+        allocation: Allocation = participant.allocation  # type: ignore[attr-defined]
+    except Allocation.DoesNotExist:
+        return None
+    arm = allocation.arm
+    if view == ArmView.MASKED and participant.unblindings.all():  # type: ignore[attr-defined]
+        view = ArmView.REAL
+    if view == ArmView.REAL:
+        shown: dict[str, Any] = {"arm": arm.code, "arm_name": arm.name}
+    elif view == ArmView.BLINDED:
+        shown = {"arm": arm.blinded_label, "arm_name": f"Arm {arm.blinded_label}"}
+    else:
+        shown = {"arm": None, "arm_name": None}
+    return {**shown, "masked": view == ArmView.MASKED, "allocated_at": allocation.allocated_at}
+
+
+class AllocationOut(serializers.Serializer[Any]):
+    arm = serializers.CharField(allow_null=True)
+    arm_name = serializers.CharField(allow_null=True)
+    masked = serializers.BooleanField()
+    allocated_at = serializers.DateTimeField()
+
+
+class ParticipantOut(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    study_id = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    site = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    strata = serializers.DictField(child=serializers.CharField())
+    screened_at = serializers.DateTimeField()
+    enrolled_at = serializers.DateTimeField(allow_null=True)
+    randomized_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    ended_reason = serializers.CharField()
+    ineligibility_reasons = serializers.ListField(child=serializers.DictField())
+    allocation = serializers.SerializerMethodField()
+
+    @extend_schema(exclude=True)
+    def get_allocation(self, participant: Participant) -> dict[str, Any] | None:
+        return allocation_for_reader(participant, self.context["arm_view"])
+
+
+class ParticipantDetailOut(ParticipantOut):
+    screening_answers = serializers.DictField()
+    consent_current = serializers.SerializerMethodField()
+    consent_required_version = serializers.SerializerMethodField()
+
+    def get_consent_current(self, participant: Participant) -> bool:
+        return selectors.consent_required_document(participant) is None
+
+    def get_consent_required_version(self, participant: Participant) -> str | None:
+        document = selectors.consent_required_document(participant)
+        return document.version if document else None
+
+
+class ContactOut(serializers.ModelSerializer[ContactDetails]):
+    class Meta:
+        model = ContactDetails
+        fields = ["full_name", "email", "phone", "timezone", "updated_at"]
+
+
+class ContactIn(serializers.Serializer[Any]):
+    full_name = serializers.CharField(max_length=200)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    timezone = serializers.CharField(max_length=64, required=False, default="UTC")
+
+
+# --- Views --------------------------------------------------------------------------------------------
+
+
+class ParticipantScopedMixin(TrialScopedMixin):
+    def participant(self) -> Participant:
+        return get_object_or_404(selectors.participant_list(trial=self.trial), pk=self.kwargs["pk"])
+
+    def detail(self, participant: Participant, status_code: int = 200) -> Response:
+        participant = get_object_or_404(selectors.participant_list(trial=self.trial), pk=participant.pk)
+        context = {"arm_view": access.arm_view(self.roles, self.trial)}
+        return Response(ParticipantDetailOut(participant, context=context).data, status=status_code)
+
+
+class ParticipantFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+    site = django_filters.CharFilter(field_name="site__code")
+    study_id = django_filters.CharFilter(field_name="study_id")
+    enrolled = django_filters.BooleanFilter(field_name="study_id", lookup_expr="isnull", exclude=True)
+    screened_after = django_filters.IsoDateTimeFilter(field_name="screened_at", lookup_expr="gte")
+    screened_before = django_filters.IsoDateTimeFilter(field_name="screened_at", lookup_expr="lt")
+
+    class Meta:
+        model = Participant
+        fields = ["status", "site", "study_id", "enrolled"]
+
+
+class ParticipantListView(TrialScopedMixin, generics.ListAPIView[Participant]):
+    serializer_class = ParticipantOut
+    filterset_class = ParticipantFilter
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return Participant.objects.none()
+        return selectors.participant_list(trial=self.trial)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        if hasattr(self, "trial"):
+            context["arm_view"] = access.arm_view(self.roles, self.trial)
+        return context
+
+
+class ParticipantDetailView(ParticipantScopedMixin, APIView):
+    @extend_schema(responses=ParticipantDetailOut)
+    def get(self, request: Request, slug: str, pk: int) -> Response:
+        return self.detail(self.participant())
+
+
+class ScreeningView(TrialScopedMixin, APIView):
+    capability = Capability.ENROLL
+
+    class Input(serializers.Serializer[Any]):
+        site = serializers.CharField(required=False, allow_blank=True, default="")
+        answers = serializers.DictField()
+
+    @extend_schema(request=Input, responses={201: ParticipantDetailOut})
+    def post(self, request: Request, slug: str) -> Response:
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        participant = services.participant_screen(
+            trial=self.trial, answers=data.validated_data["answers"], site_code=data.validated_data["site"] or None, by=request.user
+        )
+        context = {"arm_view": access.arm_view(self.roles, self.trial)}
+        return Response(ParticipantDetailOut(participant, context=context).data, status=201)
+
+
+class ConsentView(ParticipantScopedMixin, APIView):
+    capability = Capability.ENROLL
+
+    class Input(serializers.Serializer[Any]):
+        signed_name = serializers.CharField(max_length=200)
+        version = serializers.CharField(max_length=40, required=False)
+        signed_at = serializers.DateTimeField(required=False)
+
+    @extend_schema(request=Input, responses={201: ParticipantDetailOut})
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        participant = self.participant()
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.participant_consent(participant=participant, by=request.user, **data.validated_data)
+        return self.detail(participant, 201)
+
+
+class EnrollView(ParticipantScopedMixin, APIView):
+    capability = Capability.ENROLL
+
+    class Input(serializers.Serializer[Any]):
+        contact = ContactIn()
+
+    @extend_schema(request=Input, responses={200: ParticipantDetailOut})
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        participant = self.participant()
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        contact = services.ContactInput(**data.validated_data["contact"])
+        services.participant_enroll(participant=participant, contact=contact, by=request.user)
+        return self.detail(participant)
+
+
+class RandomizeView(ParticipantScopedMixin, APIView):
+    capability = Capability.ENROLL
+
+    @extend_schema(request=None, responses={201: ParticipantDetailOut})
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        participant = self.participant()
+        services.participant_randomize(participant=participant, by=request.user)
+        return self.detail(participant, 201)
+
+
+class ReasonIn(serializers.Serializer[Any]):
+    reason = serializers.CharField()
+
+
+class WithdrawView(ParticipantScopedMixin, APIView):
+    capability = Capability.ENROLL
+
+    @extend_schema(request=ReasonIn, responses=ParticipantDetailOut)
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        participant = self.participant()
+        data = ReasonIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.participant_withdraw(participant=participant, reason=data.validated_data["reason"], by=request.user)
+        return self.detail(participant)
+
+
+class LostToFollowUpView(ParticipantScopedMixin, APIView):
+    capability = Capability.ENROLL
+
+    @extend_schema(request=ReasonIn, responses=ParticipantDetailOut)
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        participant = self.participant()
+        data = ReasonIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.participant_mark_lost(participant=participant, reason=data.validated_data["reason"], by=request.user)
+        return self.detail(participant)
+
+
+class ReturnView(ParticipantScopedMixin, APIView):
+    capability = Capability.ENROLL
+
+    @extend_schema(request=ReasonIn, responses=ParticipantDetailOut)
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        participant = self.participant()
+        data = ReasonIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.participant_return(participant=participant, reason=data.validated_data["reason"], by=request.user)
+        return self.detail(participant)
+
+
+class CompleteView(ParticipantScopedMixin, APIView):
+    capability = Capability.ENROLL
+
+    @extend_schema(request=None, responses=ParticipantDetailOut)
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        participant = self.participant()
+        services.participant_complete(participant=participant, by=request.user)
+        return self.detail(participant)
+
+
+class UnblindView(ParticipantScopedMixin, APIView):
+    capability = Capability.UNBLIND_PARTICIPANT
+
+    class Output(serializers.Serializer[Any]):
+        study_id = serializers.CharField()
+        arm = serializers.CharField()
+        arm_name = serializers.CharField()
+
+    @extend_schema(request=ReasonIn, responses=Output)
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        participant = self.participant()
+        data = ReasonIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        allocation = services.participant_unblind(participant=participant, reason=data.validated_data["reason"], by=request.user)
+        return Response({"study_id": participant.study_id, "arm": allocation.arm.code, "arm_name": allocation.arm.name})
+
+
+class ContactView(ParticipantScopedMixin, APIView):
+    capability = Capability.VIEW_CONTACT
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        if request.method == "PUT":
+            self.capability = Capability.ENROLL
+        super().initial(request, *args, **kwargs)
+
+    def _details(self) -> ContactDetails:
+        return get_object_or_404(ContactDetails, participant=self.participant())
+
+    @extend_schema(responses=ContactOut)
+    def get(self, request: Request, slug: str, pk: int) -> Response:
+        return Response(ContactOut(self._details()).data)
+
+    @extend_schema(request=ContactIn, responses=ContactOut)
+    def put(self, request: Request, slug: str, pk: int) -> Response:
+        participant = self.participant()
+        data = ContactIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        details = services.contact_update(participant=participant, contact=services.ContactInput(**data.validated_data), by=request.user)
+        return Response(ContactOut(details).data)

@@ -1,0 +1,38 @@
+"""Reads of participant data."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from participants.models import Consent, Participant
+from trial.models import ConsentDocument, Trial
+
+
+def participant_list(*, trial: Trial) -> QuerySet[Participant]:
+    return (
+        Participant.objects.filter(trial=trial)
+        .select_related("site", "allocation__arm")
+        .prefetch_related("unblindings")
+        .order_by("id")
+    )
+
+
+def current_consent_document(trial: Trial) -> ConsentDocument | None:
+    return ConsentDocument.objects.filter(trial=trial).order_by("-published_at", "-id").first()
+
+
+def consent_required_document(participant: Participant) -> ConsentDocument | None:
+    """The consent version this participant must (re)consent to now, or None if their consent is current.
+
+    Current means: they consented to the latest version that requires re-consent, or to a later one;
+    with no such version, any recorded consent is current.
+    """
+    consents = Consent.objects.filter(participant=participant).select_related("document")
+    signed = list(consents)
+    documents = ConsentDocument.objects.filter(trial_id=participant.trial_id)  # type: ignore[attr-defined]
+    gate = documents.filter(requires_reconsent=True).order_by("-published_at", "-id").first()
+    if gate is None:
+        return None if signed else documents.order_by("-published_at", "-id").first()
+    if any((c.document.published_at, c.document.pk) >= (gate.published_at, gate.pk) for c in signed):
+        return None
+    return current_consent_document(participant.trial)

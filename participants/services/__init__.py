@@ -1,0 +1,33 @@
+"""Every write to participant data goes through these services: typed, keyword-only, transactional,
+audited."""
+
+from participants.services.enrollment import (
+    ContactInput,
+    contact_update,
+    participant_consent,
+    participant_enroll,
+    participant_screen,
+)
+from participants.services.lifecycle import (
+    participant_complete,
+    participant_mark_lost,
+    participant_return,
+    participant_withdraw,
+)
+from participants.services.randomization import participant_randomize
+from participants.services.unblinding import participant_unblind, unblinding_notify
+
+__all__ = [
+    "ContactInput",
+    "contact_update",
+    "participant_complete",
+    "participant_consent",
+    "participant_enroll",
+    "participant_mark_lost",
+    "participant_randomize",
+    "participant_return",
+    "participant_screen",
+    "participant_unblind",
+    "participant_withdraw",
+    "unblinding_notify",
+]

@@ -1,0 +1,247 @@
+"""Screening, consent and enrollment."""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from participants.models import Consent, ContactDetails, Participant, Status, StatusChange, StudyIdCounter
+from participants.services.common import (
+    lock_participant,
+    require_current_consent,
+    require_recruiting,
+    step,
+    user_or_none,
+)
+from trial import eligibility
+from trial.audit import Actor, audit_record
+from trial.errors import Conflict, DomainError
+from trial.models import ConsentDocument, Site, Trial
+
+
+class ScreeningInvalid(DomainError):
+    """Screening answers that do not fit the trial's screening fields; ``errors`` names each field."""
+
+    code = "invalid_screening_answers"
+
+    def __init__(self, errors: Mapping[str, str]):
+        self.errors = {f"answers.{k}": v for k, v in errors.items()}
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()), field="answers")
+
+
+def _site_for(trial: Trial, site_code: str | None) -> Site | None:
+    sites = list(Site.objects.filter(trial=trial, active=True))
+    if site_code:
+        for site in sites:
+            if site.code == site_code:
+                return site
+        raise DomainError(f"No active site {site_code!r} in trial {trial.slug}.", field="site")
+    if len(sites) > 1:
+        raise DomainError(f"Trial {trial.slug} has several sites; say which one screened.", field="site")
+    return sites[0] if sites else None
+
+
+@transaction.atomic
+def participant_screen(
+    *, trial: Trial, answers: Mapping[str, object], by: Actor, site_code: str | None = None
+) -> Participant:
+    """Record a screening and decide eligibility. Ineligible people are kept (with the reasons, for the
+    CONSORT flow) but never get a study ID."""
+    require_recruiting(trial, "screen")
+    site = _site_for(trial, site_code)
+    field_specs, rule_specs = trial.screening_specs()
+    try:
+        cleaned = eligibility.clean_answers(field_specs, answers)
+    except eligibility.ScreeningError as exc:
+        raise ScreeningInvalid(exc.errors) from exc
+    strata: dict[str, str] = {}
+    missing: dict[str, str] = {}
+    for factor in trial.factor_specs():
+        level = cleaned.get(factor.code)
+        if level not in factor.levels:
+            missing[factor.code] = f"stratification factor: must be one of {', '.join(factor.levels)}"
+        else:
+            strata[factor.code] = str(level)
+    if missing:
+        raise ScreeningInvalid(missing)
+    failures = eligibility.evaluate(rule_specs, cleaned)
+    now = timezone.now()
+    participant = Participant.objects.create(
+        trial=trial,
+        site=site,
+        screening_answers=cleaned,
+        strata=strata,
+        screened_at=now,
+        screened_by=user_or_none(by),
+        status=Status.SCREENED,
+    )
+    StatusChange.objects.create(participant=participant, from_status="", to_status=Status.SCREENED, at=now, by=user_or_none(by))
+    if failures:
+        participant.ineligibility_reasons = [{"rule": f.rule, "reason": f.reason} for f in failures]
+        step(participant, Status.INELIGIBLE, by=by, reason="; ".join(f.reason for f in failures))
+    else:
+        step(participant, Status.ELIGIBLE, by=by)
+    participant.save(update_fields=["status", "ineligibility_reasons"])
+    audit_record(
+        actor=by,
+        action="participant.screen",
+        obj=participant,
+        trial=trial,
+        changes={"status": [None, participant.status], "ineligibility_reasons": [None, participant.ineligibility_reasons]},
+    )
+    return participant
+
+
+@transaction.atomic
+def participant_consent(
+    *,
+    participant: Participant,
+    signed_name: str,
+    by: Actor,
+    version: str | None = None,
+    signed_at: datetime | None = None,
+) -> Consent:
+    """Record consent to the current consent document (first consent, or re-consent to a new version)."""
+    participant = lock_participant(participant)
+    trial = participant.trial
+    documents = ConsentDocument.objects.filter(trial=trial).order_by("-published_at", "-id")
+    current = documents.first()
+    if current is None:
+        raise DomainError(f"Trial {trial.slug} has no consent document.", code="no_consent_document")
+    if version is not None and version != current.version:
+        if not documents.filter(version=version).exists():
+            raise DomainError(f"Trial {trial.slug} has no consent document version {version!r}.", field="version")
+        raise DomainError(
+            f"Version {version!r} is superseded; consent must be to the current version {current.version!r}.",
+            field="version",
+        )
+    name = " ".join(signed_name.split())
+    if len(name) < 2:
+        raise DomainError("Type the participant's full name as their signature.", field="signed_name")
+    now = timezone.now()
+    signed_at = signed_at or now
+    if timezone.is_naive(signed_at):
+        raise DomainError("Give the signing time with its timezone.", field="signed_at")
+    if signed_at > now + timedelta(minutes=5):
+        raise DomainError("The signing time is in the future.", field="signed_at")
+    if Consent.objects.filter(participant=participant, document=current).exists():
+        raise Conflict(f"Participant {participant} has already consented to version {current.version}.")
+    if participant.status == Status.ELIGIBLE:
+        require_recruiting(trial, "record consent")
+        step(participant, Status.CONSENTED, by=by)
+        participant.save(update_fields=["status"])
+    elif participant.status not in (Status.CONSENTED, Status.ENROLLED, Status.RANDOMIZED, Status.LOST_TO_FOLLOW_UP):
+        raise DomainError(
+            f"Participant {participant} is {participant.status}; consent cannot be recorded.", code="invalid_transition"
+        )
+    consent = Consent.objects.create(
+        participant=participant,
+        document=current,
+        signed_name=name,
+        signed_at=signed_at,
+        recorded_by=user_or_none(by),
+        recorded_at=now,
+    )
+    audit_record(
+        actor=by,
+        action="participant.consent",
+        obj=participant,
+        trial=trial,
+        changes={"consent_version": [None, current.version], "signed_at": [None, signed_at.isoformat()]},
+    )
+    return consent
+
+
+@dataclass(frozen=True)
+class ContactInput:
+    full_name: str
+    email: str = ""
+    phone: str = ""
+    timezone: str = "UTC"
+
+    def cleaned(self) -> ContactInput:
+        name = " ".join(self.full_name.split())
+        if not name:
+            raise DomainError("The participant's name is required.", field="contact.full_name")
+        email = self.email.strip()
+        if email:
+            try:
+                validate_email(email)
+            except ValidationError:
+                raise DomainError(f"{email!r} is not a valid e-mail address.", field="contact.email") from None
+        phone = "".join(self.phone.split())
+        if phone and not (phone.lstrip("+").isdigit() and 7 <= len(phone.lstrip("+")) <= 15):
+            raise DomainError(
+                f"{self.phone!r} is not a phone number; use international format such as +16035550100.",
+                field="contact.phone",
+            )
+        if not email and not phone:
+            raise DomainError("Give an e-mail address or a phone number to send questionnaires to.", field="contact.email")
+        tz = self.timezone.strip() or "UTC"
+        if tz not in zoneinfo.available_timezones():
+            raise DomainError(f"{self.timezone!r} is not a known timezone (e.g. America/New_York).", field="contact.timezone")
+        return ContactInput(full_name=name, email=email, phone=phone, timezone=tz)
+
+
+def _next_study_id(trial: Trial) -> str:
+    counter, _ = StudyIdCounter.objects.get_or_create(trial=trial)
+    counter = StudyIdCounter.objects.select_for_update().get(pk=counter.pk)
+    counter.last_number += 1
+    counter.save(update_fields=["last_number"])
+    return f"{trial.study_id_prefix}-{counter.last_number:0{trial.study_id_digits}d}"
+
+
+@transaction.atomic
+def participant_enroll(*, participant: Participant, contact: ContactInput, by: Actor) -> Participant:
+    """Enroll a consented participant: issue the study ID and keep the contact details apart."""
+    participant = lock_participant(participant)
+    require_recruiting(participant.trial, "enroll")
+    contact = contact.cleaned()
+    if participant.status == Status.CONSENTED:
+        require_current_consent(participant, "enroll")
+    step(participant, Status.ENROLLED, by=by)
+    participant.study_id = _next_study_id(participant.trial)
+    participant.enrolled_at = timezone.now()
+    participant.save(update_fields=["status", "study_id", "enrolled_at"])
+    ContactDetails.objects.create(participant=participant, **{f.name: getattr(contact, f.name) for f in fields(contact)})
+    audit_record(
+        actor=by,
+        action="participant.enroll",
+        obj=participant,
+        trial=participant.trial,
+        changes={"status": [Status.CONSENTED, Status.ENROLLED], "study_id": [None, participant.study_id]},
+    )
+    return participant
+
+
+@transaction.atomic
+def contact_update(*, participant: Participant, contact: ContactInput, by: Actor) -> ContactDetails:
+    """Replace a participant's contact details. The audit names the fields changed, not their values, so
+    the audit trail carries no contact details."""
+    participant = lock_participant(participant)
+    try:
+        details = ContactDetails.objects.select_for_update().get(participant=participant)
+    except ContactDetails.DoesNotExist:
+        raise DomainError(f"Participant {participant} has no contact details; enroll them first.") from None
+    contact = contact.cleaned()
+    changed = [f.name for f in fields(contact) if getattr(details, f.name) != getattr(contact, f.name)]
+    for name in changed:
+        setattr(details, name, getattr(contact, name))
+    details.updated_at = timezone.now()
+    details.save()
+    if changed:
+        audit_record(
+            actor=by,
+            action="participant.contact_update",
+            obj=participant,
+            trial=participant.trial,
+            changes={name: ["(changed)", "(changed)"] for name in changed},
+        )
+    return details

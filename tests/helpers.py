@@ -1,0 +1,66 @@
+"""Building blocks for tests: trials and participants made through the real services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from participants import services
+from participants.models import Participant
+from trial.models import Trial, TrialMembership
+from trial.services import trial_set_status
+from trial.templates import read_template, trial_create_from_template
+
+SCREENING: dict[str, dict[str, Any]] = {
+    "MDD": {"phq9_total": 14},
+    "GAD": {"gadq4_score": 7.5},
+    "CHR-FED": {"swed_high_risk": True},
+}
+
+
+def open_reference_trial(slug: str = "therabot", **overrides: Any) -> Trial:
+    data = read_template("therabot")
+    data.update(overrides)
+    trial = trial_create_from_template(data=data, by=None, slug=slug)
+    return trial_set_status(trial=trial, status="recruiting", by=None)
+
+
+def grant(trial: Trial, user: Any, role: str) -> TrialMembership:
+    return TrialMembership.objects.create(trial=trial, user=user, role=role)
+
+
+def answers(condition: str = "MDD", **overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "age": 34,
+        "us_resident": True,
+        "condition": condition,
+        "suicidality_treatment": False,
+        "bipolar": False,
+        "psychosis": False,
+        **SCREENING[condition],
+    }
+    base.update(overrides)
+    return base
+
+
+def eligible(trial: Trial, by: Any = None, condition: str = "MDD") -> Participant:
+    return services.participant_screen(trial=trial, answers=answers(condition), by=by)
+
+
+def consented(trial: Trial, by: Any = None, condition: str = "MDD") -> Participant:
+    participant = eligible(trial, by, condition)
+    services.participant_consent(participant=participant, signed_name="Jamie Doe", by=by)
+    participant.refresh_from_db()
+    return participant
+
+
+def enrolled(trial: Trial, by: Any = None, condition: str = "MDD") -> Participant:
+    participant = consented(trial, by, condition)
+    contact = services.ContactInput(full_name="Jamie Doe", email="jamie@example.org", timezone="America/New_York")
+    return services.participant_enroll(participant=participant, contact=contact, by=by)
+
+
+def randomized(trial: Trial, by: Any = None, condition: str = "MDD") -> Participant:
+    participant = enrolled(trial, by, condition)
+    services.participant_randomize(participant=participant, by=by)
+    participant.refresh_from_db()
+    return participant

@@ -1,0 +1,87 @@
+"""Permission checks: what each trial role may do, and how arms are shown to it.
+
+Membership is per trial. Someone with no membership in a trial gets a 404 for everything in it (it is
+not revealed that the trial exists); a member whose roles lack a capability gets a 403.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from trial.models import Role, Trial, TrialMembership
+
+
+class Capability(StrEnum):
+    VIEW_TRIAL = "view_trial"
+    MANAGE_TRIAL = "manage_trial"  # status, consent versions
+    ENROLL = "enroll"  # screen, consent, enroll, randomize, follow-up status
+    VIEW_CONTACT = "view_contact"
+    VIEW_AUDIT = "view_audit"
+    UNBLIND_PARTICIPANT = "unblind_participant"
+    VIEW_DESIGN_SECRETS = "view_design_secrets"  # block sizes and sequence state
+
+
+ALL = frozenset(Capability)
+CAPABILITIES: dict[str, frozenset[Capability]] = {
+    Role.COORDINATOR: frozenset({Capability.VIEW_TRIAL, Capability.ENROLL, Capability.VIEW_CONTACT}),
+    Role.INVESTIGATOR: frozenset(
+        {
+            Capability.VIEW_TRIAL,
+            Capability.MANAGE_TRIAL,
+            Capability.ENROLL,
+            Capability.VIEW_CONTACT,
+            Capability.VIEW_AUDIT,
+            Capability.UNBLIND_PARTICIPANT,
+        }
+    ),
+    Role.BLINDED_STATISTICIAN: frozenset({Capability.VIEW_TRIAL}),
+    Role.UNBLINDED_STATISTICIAN: frozenset({Capability.VIEW_TRIAL, Capability.VIEW_DESIGN_SECRETS}),
+    Role.SAFETY_CLINICIAN: frozenset(
+        {Capability.VIEW_TRIAL, Capability.VIEW_CONTACT, Capability.UNBLIND_PARTICIPANT}
+    ),
+    # The administrator sets the trial up and runs it, but does not enroll: whoever enrolls must not
+    # see the block sizes, so the two never sit in one role.
+    Role.ADMINISTRATOR: frozenset(ALL - {Capability.ENROLL}),
+}
+
+
+def roles_for(user: AbstractBaseUser | AnonymousUser, trial: Trial) -> frozenset[str]:
+    if not user.is_authenticated:
+        return frozenset()
+    return frozenset(TrialMembership.objects.filter(trial=trial, user=user).values_list("role", flat=True))
+
+
+def capabilities_for(roles: frozenset[str]) -> frozenset[Capability]:
+    caps: set[Capability] = set()
+    for role in roles:
+        caps |= CAPABILITIES.get(role, frozenset())
+    return frozenset(caps)
+
+
+def can(roles: frozenset[str], capability: Capability) -> bool:
+    return capability in capabilities_for(roles)
+
+
+def trials_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Trial]:
+    if not user.is_authenticated:
+        return Trial.objects.none()
+    return Trial.objects.filter(memberships__user=user).distinct()
+
+
+class ArmView(StrEnum):
+    """How a reader sees allocated arms."""
+
+    REAL = "real"  # the arm's code and name
+    BLINDED = "blinded"  # A / B
+    MASKED = "masked"  # nothing, unless the participant was emergency-unblinded
+
+
+def arm_view(roles: frozenset[str], trial: Trial) -> ArmView:
+    if roles & {Role.UNBLINDED_STATISTICIAN, Role.ADMINISTRATOR} or trial.unblinded_at is not None:
+        return ArmView.REAL
+    if roles & {Role.COORDINATOR, Role.INVESTIGATOR, Role.SAFETY_CLINICIAN}:
+        return ArmView.REAL if trial.open_label else ArmView.MASKED
+    return ArmView.BLINDED

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rest_framework.authtoken.models import Token
+
+from trial.models import Role, Trial
+from trial.services import membership_grant
+
+DEMO_USERS = [
+    ("coordinator", Role.COORDINATOR),
+    ("investigator", Role.INVESTIGATOR),
+    ("statistician", Role.BLINDED_STATISTICIAN),
+    ("unblinded", Role.UNBLINDED_STATISTICIAN),
+    ("clinician", Role.SAFETY_CLINICIAN),
+    ("admin", Role.ADMINISTRATOR),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo accounts with a role each in a trial, with fresh random passwords, and print them."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--trial", default="therabot")
+        parser.add_argument("--password", help="Use this password for every account (default: a random one each).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        trial = Trial.objects.filter(slug=options["trial"]).first()
+        if trial is None:
+            raise CommandError(f"No trial {options['trial']!r}; load it first (manage.py load_trial_template).")
+        user_model = get_user_model()
+        self.stdout.write(f"Demo accounts for trial {trial.slug} (log in at /admin/; API token for scripts):")
+        for username, role in DEMO_USERS:
+            user, _ = user_model.objects.get_or_create(username=username, defaults={"email": f"{username}@example.org"})
+            password = options["password"] or secrets.token_urlsafe(9)
+            user.set_password(password)
+            user.is_staff = True
+            user.is_superuser = role == Role.ADMINISTRATOR
+            user.save()
+            membership_grant(trial=trial, user=user, role=role, by=None)
+            token, _ = Token.objects.get_or_create(user=user)
+            self.stdout.write(f"  {username:<13} {role.label:<24} password {password:<14} token {token.key}")

@@ -1,0 +1,32 @@
+from trial.models.access import Role, TrialMembership
+from trial.models.audit import AuditEvent
+from trial.models.protocol import (
+    Arm,
+    ConsentDocument,
+    EligibilityRule,
+    FactorLevel,
+    RandomizationMethod,
+    ScreeningField,
+    Site,
+    StratificationFactor,
+    Trial,
+    TrialStatus,
+    VisitDefinition,
+)
+
+__all__ = [
+    "Arm",
+    "AuditEvent",
+    "ConsentDocument",
+    "EligibilityRule",
+    "FactorLevel",
+    "RandomizationMethod",
+    "Role",
+    "ScreeningField",
+    "Site",
+    "StratificationFactor",
+    "Trial",
+    "TrialMembership",
+    "TrialStatus",
+    "VisitDefinition",
+]

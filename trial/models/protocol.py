@@ -1,0 +1,405 @@
+"""The protocol: a trial, its arms, sites, strata, visit schedule, screening rules and consent documents.
+
+Once a trial leaves draft, what its randomization depends on (arms and ratios, factors and levels, the
+method and its parameters) is frozen: saving or deleting any of it raises IntegrityLocked. The check runs
+in ``save()``/``delete()`` so the admin, the API and the shell are all held to it, and in ``clean()`` so
+forms show it as a form error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from trial import eligibility
+from trial.errors import IntegrityLocked
+from trial.randomization import ArmSpec, FactorSpec, validate_block_sizes
+
+
+class TrialStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    RECRUITING = "recruiting", "Recruiting"
+    CLOSED = "closed", "Closed to recruitment"
+    LOCKED = "locked", "Database locked"
+
+
+class RandomizationMethod(models.TextChoices):
+    STRATIFIED_BLOCK = "stratified_block", "Stratified permuted blocks (random block sizes)"
+    MINIMIZATION = "minimization", "Pocock-Simon minimization with a random element"
+    SIMPLE = "simple", "Simple randomization"
+
+
+registry_id_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9\-/]{2,40}$", "Registry IDs look like NCT06013137 or ISRCTN12345678."
+)
+
+
+class Trial(models.Model):
+    slug = models.SlugField(max_length=50, unique=True)
+    title = models.CharField(max_length=300)
+    registry_id = models.CharField(max_length=42, blank=True, validators=[registry_id_validator])
+    status = models.CharField(max_length=12, choices=TrialStatus.choices, default=TrialStatus.DRAFT)
+    randomization_method = models.CharField(
+        max_length=20, choices=RandomizationMethod.choices, default=RandomizationMethod.STRATIFIED_BLOCK
+    )
+    block_sizes = models.JSONField(
+        default=list, blank=True, help_text="Permuted-block sizes, each a multiple of the sum of the ratios."
+    )
+    minimization_probability = models.FloatField(
+        default=0.8, validators=[MinValueValidator(0.5), MaxValueValidator(1.0)]
+    )
+    open_label = models.BooleanField(
+        default=True,
+        help_text="Open label: staff see each randomized participant's arm. Otherwise arms are masked from "
+        "staff and need emergency unblinding. Blinded statisticians see A/B either way.",
+    )
+    study_id_prefix = models.CharField(max_length=10, validators=[RegexValidator(r"^[A-Z][A-Z0-9]*$")])
+    study_id_digits = models.PositiveSmallIntegerField(default=4, validators=[MinValueValidator(3)])
+    unblinded_at = models.DateTimeField(null=True, blank=True)
+    unblinding_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    INTEGRITY_FIELDS: ClassVar[tuple[str, ...]] = (
+        "randomization_method",
+        "block_sizes",
+        "minimization_probability",
+        "study_id_prefix",
+        "study_id_digits",
+        "open_label",
+    )
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def design_frozen(self) -> bool:
+        return self.status != TrialStatus.DRAFT
+
+    def _frozen_changes(self) -> list[str]:
+        if not self.pk:
+            return []
+        stored = Trial.objects.filter(pk=self.pk).values("status", *self.INTEGRITY_FIELDS).first()
+        if stored is None or stored["status"] == TrialStatus.DRAFT:
+            return []
+        return [name for name in self.INTEGRITY_FIELDS if getattr(self, name) != stored[name]]
+
+    def clean(self) -> None:
+        changed = self._frozen_changes()
+        if changed:
+            raise ValidationError({name: "Cannot change once the trial has left draft." for name in changed})
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        changed = self._frozen_changes()
+        if changed:
+            raise IntegrityLocked(
+                f"Trial {self.slug} is {self.status}: {', '.join(changed)} cannot change once recruiting starts.",
+                field=changed[0],
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        if self.design_frozen:
+            raise IntegrityLocked(f"Trial {self.slug} has left draft and cannot be deleted.")
+        return super().delete(*args, **kwargs)
+
+    # The specs the pure randomization code works with.
+    def arm_specs(self) -> list[ArmSpec]:
+        return [ArmSpec(code=a.code, ratio=a.ratio) for a in self.arms.all()]
+
+    def factor_specs(self) -> list[FactorSpec]:
+        return [
+            FactorSpec(code=f.code, levels=tuple(level.code for level in f.levels.all()), weight=f.weight)
+            for f in self.factors.prefetch_related("levels")
+        ]
+
+    def screening_specs(self) -> tuple[list[eligibility.FieldSpec], list[eligibility.RuleSpec]]:
+        fields = [f.spec() for f in self.screening_fields.all()]
+        rules = [r.spec() for r in self.eligibility_rules.all()]
+        return fields, rules
+
+    def design_problems(self) -> list[str]:
+        """What stops this trial from recruiting; empty when it can open."""
+        problems: list[str] = []
+        arms = self.arm_specs()
+        if len(arms) < 2:
+            problems.append("A trial needs at least two arms.")
+        if self.randomization_method == RandomizationMethod.STRATIFIED_BLOCK and len(arms) >= 2:
+            try:
+                validate_block_sizes(arms, self.block_sizes)
+            except ValueError as exc:
+                problems.append(str(exc))
+        fields, rules = self.screening_specs()
+        fields_by_code = {f.code: f for f in fields}
+        for factor in self.factor_specs():
+            if len(factor.levels) < 2:
+                problems.append(f"Stratification factor {factor.code!r} needs at least two levels.")
+            source = fields_by_code.get(factor.code)
+            if source is None or source.kind != "choice" or not source.required or set(source.choices) != set(factor.levels):
+                problems.append(
+                    f"Stratification factor {factor.code!r} needs a required choice screening field of the same "
+                    f"code whose choices are its levels ({', '.join(factor.levels)})."
+                )
+        if not self.consent_documents.exists():
+            problems.append("Publish a consent document before recruiting.")
+        if not self.visits.exists():
+            problems.append("Define the visit schedule (at least the baseline visit).")
+        for rule in rules:
+            try:
+                eligibility.validate_rule(rule, fields)
+            except ValueError as exc:
+                problems.append(str(exc))
+        return problems
+
+
+class FrozenWithTrial(models.Model):
+    """Part of the design that freezes when the trial leaves draft."""
+
+    class Meta:
+        abstract = True
+
+    def _trial(self) -> Trial:
+        raise NotImplementedError
+
+    def _refuse_if_frozen(self, verb: str) -> None:
+        trial = Trial.objects.get(pk=self._trial().pk)
+        if trial.design_frozen:
+            raise IntegrityLocked(
+                f"Trial {trial.slug} is {trial.status}: its {self._meta.verbose_name} cannot be {verb}."
+            )
+
+    def clean(self) -> None:
+        try:
+            self._refuse_if_frozen("changed")
+        except IntegrityLocked as exc:
+            raise ValidationError(exc.message) from exc
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._refuse_if_frozen("changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        self._refuse_if_frozen("deleted")
+        return super().delete(*args, **kwargs)
+
+
+code_validator = RegexValidator(r"^[a-z0-9][a-z0-9_\-]*$", "Use lower-case letters, digits, - and _.")
+level_code_validator = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$", "Use letters, digits, - and _.")
+
+
+class Arm(FrozenWithTrial):
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="arms")
+    code = models.CharField(max_length=40, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    ratio = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    is_control = models.BooleanField(default=False)
+    # Letter shown to blinded statisticians; drawn at random when recruitment opens.
+    blinded_label = models.CharField(max_length=2, blank=True, editable=False)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [models.UniqueConstraint(fields=["trial", "code"], name="arm_code_unique_in_trial")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.ratio})"
+
+    def _trial(self) -> Trial:
+        return self.trial
+
+
+class Site(models.Model):
+    """Sites may join while a trial recruits; they are not part of the frozen design."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="sites")
+    code = models.CharField(max_length=40, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [models.UniqueConstraint(fields=["trial", "code"], name="site_code_unique_in_trial")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StratificationFactor(FrozenWithTrial):
+    """A participant attribute randomization balances on. Its value comes from the screening answer
+    with the same code."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="factors")
+    code = models.CharField(max_length=40, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)], help_text="Minimization weight.")
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [models.UniqueConstraint(fields=["trial", "code"], name="factor_code_unique_in_trial")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def _trial(self) -> Trial:
+        return self.trial
+
+
+class FactorLevel(FrozenWithTrial):
+    factor = models.ForeignKey(StratificationFactor, on_delete=models.CASCADE, related_name="levels")
+    code = models.CharField(max_length=40, validators=[level_code_validator])
+    label = models.CharField(max_length=200)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [models.UniqueConstraint(fields=["factor", "code"], name="level_code_unique_in_factor")]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def _trial(self) -> Trial:
+        return self.factor.trial
+
+
+class VisitAnchor(models.TextChoices):
+    ENROLLMENT = "enrollment", "Enrollment"
+    RANDOMIZATION = "randomization", "Randomization"
+
+
+class VisitDefinition(models.Model):
+    """A scheduled visit: due ``offset_days`` after its anchor, open from ``window_before_days`` before
+    to ``window_after_days`` after the due date."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="visits")
+    code = models.CharField(max_length=40, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    week = models.PositiveSmallIntegerField(help_text="0 at baseline; the export's week column.")
+    anchor = models.CharField(max_length=15, choices=VisitAnchor.choices, default=VisitAnchor.RANDOMIZATION)
+    offset_days = models.PositiveSmallIntegerField(default=0)
+    window_before_days = models.PositiveSmallIntegerField(default=0)
+    window_after_days = models.PositiveSmallIntegerField(default=7)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "week", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "code"], name="visit_code_unique_in_trial"),
+            models.UniqueConstraint(fields=["trial", "week"], name="visit_week_unique_in_trial"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FieldKind(models.TextChoices):
+    INTEGER = "integer", "Whole number"
+    DECIMAL = "decimal", "Number"
+    BOOLEAN = "boolean", "Yes / no"
+    CHOICE = "choice", "One of a list"
+
+
+class ScreeningField(models.Model):
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="screening_fields")
+    code = models.CharField(max_length=40, validators=[code_validator])
+    label = models.CharField(max_length=300)
+    kind = models.CharField(max_length=10, choices=FieldKind.choices)
+    choices = models.JSONField(default=list, blank=True, help_text="Allowed values for a choice field.")
+    required = models.BooleanField(default=True)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [models.UniqueConstraint(fields=["trial", "code"], name="screening_field_unique_in_trial")]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def clean(self) -> None:
+        if self.kind == FieldKind.CHOICE and (
+            not isinstance(self.choices, list) or not self.choices or not all(isinstance(c, str) for c in self.choices)
+        ):
+            raise ValidationError({"choices": "A choice field needs a list of text values."})
+
+    def spec(self) -> eligibility.FieldSpec:
+        return eligibility.FieldSpec(
+            code=self.code, kind=self.kind, label=self.label, choices=tuple(self.choices or ()), required=self.required
+        )
+
+
+class EligibilityRule(models.Model):
+    """What an eligible person satisfies, e.g. ``age >= 18``; ``reason`` is recorded when it fails."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="eligibility_rules")
+    code = models.CharField(max_length=40, validators=[code_validator])
+    field = models.CharField(max_length=40)
+    operator = models.CharField(max_length=6, choices=[(op, op) for op in eligibility.OPERATORS])
+    value = models.JSONField()
+    reason = models.CharField(max_length=300)
+    applies_if_field = models.CharField(max_length=40, blank=True)
+    applies_if_values = models.JSONField(default=list, blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [models.UniqueConstraint(fields=["trial", "code"], name="eligibility_rule_unique_in_trial")]
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.operator} {self.value}"
+
+    def spec(self) -> eligibility.RuleSpec:
+        return eligibility.RuleSpec(
+            code=self.code,
+            field=self.field,
+            operator=self.operator,
+            value=self.value,
+            reason=self.reason,
+            applies_if_field=self.applies_if_field,
+            applies_if_values=tuple(self.applies_if_values or ()),
+        )
+
+    def clean(self) -> None:
+        fields, _ = self.trial.screening_specs()
+        try:
+            eligibility.validate_rule(self.spec(), fields)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class ConsentDocument(models.Model):
+    """One version of the consent document. Published versions never change: amend by publishing a new
+    version; ``requires_reconsent`` asks every enrolled participant to consent to it again."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="consent_documents")
+    version = models.CharField(max_length=40)
+    title = models.CharField(max_length=300)
+    text = models.TextField()
+    requires_reconsent = models.BooleanField(default=False)
+    published_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["published_at", "id"]
+        get_latest_by = ["published_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["trial", "version"], name="consent_version_unique_in_trial")]
+
+    def __str__(self) -> str:
+        return f"{self.title} v{self.version}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk:
+            stored = ConsentDocument.objects.filter(pk=self.pk).values("version", "text", "trial_id").first()
+            if stored and (stored["version"], stored["text"], stored["trial_id"]) != (
+                self.version,
+                self.text,
+                self.trial_id,  # type: ignore[attr-defined]
+            ):
+                raise IntegrityLocked(
+                    "A published consent document cannot be edited; publish a new version.", field="text"
+                )
+        super().save(*args, **kwargs)

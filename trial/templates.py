@@ -1,0 +1,120 @@
+"""Create a trial from a template file (JSON): the design, sites, visits, screening rules and the first
+consent document, validated as a whole before anything is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+
+from trial.audit import Actor, audit_record
+from trial.errors import DomainError
+from trial.models import (
+    Arm,
+    ConsentDocument,
+    EligibilityRule,
+    FactorLevel,
+    ScreeningField,
+    Site,
+    StratificationFactor,
+    Trial,
+    TrialStatus,
+    VisitDefinition,
+)
+
+TEMPLATE_DIR = Path(settings.BASE_DIR) / "fixtures" / "trials"
+
+
+class TemplateInvalid(DomainError):
+    code = "invalid_template"
+
+
+def template_path(name_or_path: str) -> Path:
+    """A bundled template by name (``therabot``) or a path to a JSON file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".json" or candidate.exists():
+        return candidate
+    return TEMPLATE_DIR / f"{name_or_path}.json"
+
+
+def read_template(name_or_path: str) -> dict[str, Any]:
+    path = template_path(name_or_path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        bundled = ", ".join(sorted(p.stem for p in TEMPLATE_DIR.glob("*.json")))
+        raise TemplateInvalid(f"No template {name_or_path!r} (bundled templates: {bundled}).") from None
+    except json.JSONDecodeError as exc:
+        raise TemplateInvalid(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}).") from None
+    if not isinstance(data, dict):
+        raise TemplateInvalid(f"{path}: the template must be a JSON object.")
+    return data
+
+
+def _build(model: type[models.Model], where: str, data: Any, **parents: Any) -> Any:
+    if not isinstance(data, dict):
+        raise TemplateInvalid(f"{where}: expected an object, got {type(data).__name__}.")
+    names = {f.name for f in model._meta.get_fields()}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise TemplateInvalid(f"{where}: unknown key(s) {', '.join(unknown)}.")
+    instance = model(**data, **parents)
+    try:
+        instance.full_clean(exclude=list(parents), validate_unique=False)
+    except ValidationError as exc:
+        messages = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        raise TemplateInvalid(f"{where}: {messages}") from None
+    instance.save()
+    return instance
+
+
+def _items(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise TemplateInvalid(f"{key}: expected a list.")
+    return value
+
+
+@transaction.atomic
+def trial_create_from_template(
+    *, data: dict[str, Any], by: Actor, slug: str | None = None, replace: bool = False
+) -> Trial:
+    """Create the trial in draft. ``replace`` deletes an existing draft trial of the same slug first;
+    a trial that has left draft is never replaced."""
+    data = dict(data)
+    children = {key: data.pop(key, None) for key in ("arms", "sites", "factors", "visits", "screening_fields", "eligibility_rules", "consent_document")}
+    if slug:
+        data["slug"] = slug
+    existing = Trial.objects.filter(slug=data.get("slug")).first()
+    if existing is not None:
+        if existing.status != TrialStatus.DRAFT:
+            raise TemplateInvalid(f"Trial {existing.slug} exists and is {existing.status}; it cannot be replaced.")
+        if not replace:
+            raise TemplateInvalid(f"Trial {existing.slug} exists; pass replace to rebuild the draft.")
+        existing.delete()
+    data.pop("status", None)
+    trial: Trial = _build(Trial, "trial", data)
+    for i, item in enumerate(_items(children, "arms")):
+        _build(Arm, f"arms[{i}]", {"order": i, **item}, trial=trial)
+    for i, item in enumerate(_items(children, "sites")):
+        _build(Site, f"sites[{i}]", item, trial=trial)
+    for i, item in enumerate(_items(children, "factors")):
+        item = dict(item) if isinstance(item, dict) else item
+        levels = item.pop("levels", []) if isinstance(item, dict) else []
+        factor = _build(StratificationFactor, f"factors[{i}]", {"order": i, **item}, trial=trial)
+        for j, level in enumerate(levels):
+            _build(FactorLevel, f"factors[{i}].levels[{j}]", {"order": j, **level}, factor=factor)
+    for i, item in enumerate(_items(children, "visits")):
+        _build(VisitDefinition, f"visits[{i}]", {"order": i, **item}, trial=trial)
+    for i, item in enumerate(_items(children, "screening_fields")):
+        _build(ScreeningField, f"screening_fields[{i}]", {"order": i, **item}, trial=trial)
+    for i, item in enumerate(_items(children, "eligibility_rules")):
+        _build(EligibilityRule, f"eligibility_rules[{i}]", {"order": i, **item}, trial=trial)
+    if children["consent_document"]:
+        _build(ConsentDocument, "consent_document", children["consent_document"], trial=trial)
+    audit_record(actor=by, action="trial.create_from_template", obj=trial, trial=trial)
+    return trial
