@@ -1,12 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from participants import api as participants_api
 from trial import api as trial_api
 
-trial_urls = [
+trial_urls: list[URLPattern | URLResolver] = [
     path("", trial_api.TrialDetailView.as_view(), name="trial-detail"),
     path("status/", trial_api.TrialStatusView.as_view(), name="trial-status"),
     path("unblind/", trial_api.TrialUnblindView.as_view(), name="trial-unblind"),
@@ -30,7 +30,7 @@ trial_urls = [
     path("participants/<int:pk>/contact/", participants_api.ContactView.as_view(), name="participant-contact"),
 ]
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("trials/", trial_api.TrialListView.as_view(), name="trial-list"),
     path("trials/<slug:slug>/", include(trial_urls)),
 ]

@@ -25,11 +25,11 @@ from trial.api import TrialScopedMixin
 def allocation_for_reader(participant: Participant, view: ArmView) -> dict[str, Any] | None:
     """The allocation as this reader may see it: the arm, its blinded letter, or masked."""
     try:
-        allocation: Allocation = participant.allocation  # type: ignore[attr-defined]
+        allocation: Allocation = participant.allocation
     except Allocation.DoesNotExist:
         return None
     arm = allocation.arm
-    if view == ArmView.MASKED and participant.unblindings.all():  # type: ignore[attr-defined]
+    if view == ArmView.MASKED and participant.unblindings.all():
         view = ArmView.REAL
     if view == ArmView.REAL:
         shown: dict[str, Any] = {"arm": arm.code, "arm_name": arm.name}
@@ -51,7 +51,7 @@ class ParticipantOut(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     study_id = serializers.CharField(allow_null=True)
     status = serializers.CharField()
-    site = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    site = serializers.CharField(source="site.code", read_only=True, allow_null=True)
     strata = serializers.DictField(child=serializers.CharField())
     screened_at = serializers.DateTimeField()
     enrolled_at = serializers.DateTimeField(allow_null=True)
@@ -128,7 +128,7 @@ class ParticipantListView(TrialScopedMixin, generics.ListAPIView[Participant]):
         return selectors.participant_list(trial=self.trial)
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         if hasattr(self, "trial"):
             context["arm_view"] = access.arm_view(self.roles, self.trial)
         return context
@@ -144,6 +144,9 @@ class ScreeningView(TrialScopedMixin, APIView):
     capability = Capability.ENROLL
 
     class Input(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "ScreeningIn"
+
         site = serializers.CharField(required=False, allow_blank=True, default="")
         answers = serializers.DictField()
 
@@ -152,7 +155,10 @@ class ScreeningView(TrialScopedMixin, APIView):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
         participant = services.participant_screen(
-            trial=self.trial, answers=data.validated_data["answers"], site_code=data.validated_data["site"] or None, by=request.user
+            trial=self.trial,
+            answers=data.validated_data["answers"],
+            site_code=data.validated_data["site"] or None,
+            by=request.user,
         )
         context = {"arm_view": access.arm_view(self.roles, self.trial)}
         return Response(ParticipantDetailOut(participant, context=context).data, status=201)
@@ -162,6 +168,9 @@ class ConsentView(ParticipantScopedMixin, APIView):
     capability = Capability.ENROLL
 
     class Input(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "ConsentIn"
+
         signed_name = serializers.CharField(max_length=200)
         version = serializers.CharField(max_length=40, required=False)
         signed_at = serializers.DateTimeField(required=False)
@@ -179,6 +188,9 @@ class EnrollView(ParticipantScopedMixin, APIView):
     capability = Capability.ENROLL
 
     class Input(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "EnrollIn"
+
         contact = ContactIn()
 
     @extend_schema(request=Input, responses={200: ParticipantDetailOut})
@@ -264,17 +276,17 @@ class UnblindView(ParticipantScopedMixin, APIView):
         participant = self.participant()
         data = ReasonIn(data=request.data)
         data.is_valid(raise_exception=True)
-        allocation = services.participant_unblind(participant=participant, reason=data.validated_data["reason"], by=request.user)
+        allocation = services.participant_unblind(
+            participant=participant, reason=data.validated_data["reason"], by=request.user
+        )
         return Response({"study_id": participant.study_id, "arm": allocation.arm.code, "arm_name": allocation.arm.name})
 
 
 class ContactView(ParticipantScopedMixin, APIView):
     capability = Capability.VIEW_CONTACT
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        if request.method == "PUT":
-            self.capability = Capability.ENROLL
-        super().initial(request, *args, **kwargs)
+    def required_capability(self, request: Request) -> Capability:
+        return Capability.ENROLL if request.method == "PUT" else Capability.VIEW_CONTACT
 
     def _details(self) -> ContactDetails:
         return get_object_or_404(ContactDetails, participant=self.participant())
@@ -288,5 +300,7 @@ class ContactView(ParticipantScopedMixin, APIView):
         participant = self.participant()
         data = ContactIn(data=request.data)
         data.is_valid(raise_exception=True)
-        details = services.contact_update(participant=participant, contact=services.ContactInput(**data.validated_data), by=request.user)
+        details = services.contact_update(
+            participant=participant, contact=services.ContactInput(**data.validated_data), by=request.user
+        )
         return Response(ContactOut(details).data)

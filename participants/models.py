@@ -87,6 +87,9 @@ class StudyIdCounter(models.Model):
     trial = models.OneToOneField(Trial, on_delete=models.PROTECT, related_name="+")
     last_number = models.PositiveIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"Study IDs issued in trial {self.trial_id}: {self.last_number}"
+
 
 class ContactDetails(models.Model):
     participant = models.OneToOneField(Participant, on_delete=models.PROTECT, related_name="contact")
@@ -135,12 +138,15 @@ class StatusChange(models.Model):
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["participant", "at"])]
 
+    def __str__(self) -> str:
+        return f"{self.participant}: {self.from_status or '-'} -> {self.to_status}"
+
 
 class ImmutableQuerySet(models.QuerySet[Any]):
     def update(self, **kwargs: Any) -> NoReturn:
         raise DomainError(f"{self.model._meta.verbose_name_plural} are never changed.", code="immutable")
 
-    def delete(self) -> NoReturn:  # type: ignore[override]
+    def delete(self) -> NoReturn:
         raise DomainError(f"{self.model._meta.verbose_name_plural} are never deleted.", code="immutable")
 
 
@@ -194,6 +200,10 @@ class RandomizationSequence(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["trial", "stratum"], name="sequence_unique_per_stratum")]
 
+    def __str__(self) -> str:
+        # Deliberately says nothing about the state: it is concealed.
+        return f"Randomization sequence {self.stratum or '(trial-wide)'}"
+
 
 class EmergencyUnblinding(models.Model):
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="unblindings")
@@ -203,3 +213,6 @@ class EmergencyUnblinding(models.Model):
 
     class Meta:
         ordering = ["at"]
+
+    def __str__(self) -> str:
+        return f"Emergency unblinding of {self.participant}"

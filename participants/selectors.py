@@ -29,7 +29,7 @@ def consent_required_document(participant: Participant) -> ConsentDocument | Non
     """
     consents = Consent.objects.filter(participant=participant).select_related("document")
     signed = list(consents)
-    documents = ConsentDocument.objects.filter(trial_id=participant.trial_id)  # type: ignore[attr-defined]
+    documents = ConsentDocument.objects.filter(trial_id=participant.trial_id)
     gate = documents.filter(requires_reconsent=True).order_by("-published_at", "-id").first()
     if gate is None:
         return None if signed else documents.order_by("-published_at", "-id").first()

@@ -12,7 +12,7 @@ from celery import shared_task
     retry_backoff=True,
     max_retries=8,
     acks_late=True,
-)  # type: ignore[untyped-decorator]
+)
 def notify_unblinding(unblinding_id: int) -> int:
     from participants.services.unblinding import unblinding_notify
 

@@ -5,7 +5,7 @@ outsiders, API clients, and the guard that makes service-dependent tests fail un
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from rest_framework.test import APIClient
 
+from config.celery import app as celery_app
 from tests import helpers
 from trial.models import Role, Trial
 
@@ -38,6 +39,15 @@ def _require_services(request: pytest.FixtureRequest, settings: Any) -> None:
 @pytest.fixture(autouse=True)
 def _email_in_memory(settings: Any) -> None:
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process() -> Iterator[None]:
+    """Tasks run in-process unless a test asks for the real broker (the ``celery_worker`` fixture)."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
 
 
 @pytest.fixture

@@ -39,9 +39,7 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
     ),
     Role.BLINDED_STATISTICIAN: frozenset({Capability.VIEW_TRIAL}),
     Role.UNBLINDED_STATISTICIAN: frozenset({Capability.VIEW_TRIAL, Capability.VIEW_DESIGN_SECRETS}),
-    Role.SAFETY_CLINICIAN: frozenset(
-        {Capability.VIEW_TRIAL, Capability.VIEW_CONTACT, Capability.UNBLIND_PARTICIPANT}
-    ),
+    Role.SAFETY_CLINICIAN: frozenset({Capability.VIEW_TRIAL, Capability.VIEW_CONTACT, Capability.UNBLIND_PARTICIPANT}),
     # The administrator sets the trial up and runs it, but does not enroll: whoever enrolls must not
     # see the block sizes, so the two never sit in one role.
     Role.ADMINISTRATOR: frozenset(ALL - {Capability.ENROLL}),
@@ -51,7 +49,7 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
 def roles_for(user: AbstractBaseUser | AnonymousUser, trial: Trial) -> frozenset[str]:
     if not user.is_authenticated:
         return frozenset()
-    return frozenset(TrialMembership.objects.filter(trial=trial, user=user).values_list("role", flat=True))
+    return frozenset(TrialMembership.objects.filter(trial=trial, user_id=user.pk).values_list("role", flat=True))
 
 
 def capabilities_for(roles: frozenset[str]) -> frozenset[Capability]:
@@ -68,7 +66,7 @@ def can(roles: frozenset[str], capability: Capability) -> bool:
 def trials_for(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Trial]:
     if not user.is_authenticated:
         return Trial.objects.none()
-    return Trial.objects.filter(memberships__user=user).distinct()
+    return Trial.objects.filter(memberships__user_id=user.pk).distinct()
 
 
 class ArmView(StrEnum):

@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import models
 
 from trial.models import AuditEvent, Trial
 
 Actor = AbstractBaseUser | AnonymousUser | None
+
+
+def actor_user(actor: Actor) -> User | None:
+    """The signed-in user behind an action, or None for the system (management commands, anonymous)."""
+    return actor if isinstance(actor, User) and actor.is_authenticated else None
 
 
 def _jsonable(value: Any) -> Any:
@@ -46,7 +51,7 @@ def audit_record(
     changes: Mapping[str, Any] | None = None,
     reason: str = "",
 ) -> AuditEvent:
-    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    user = actor_user(actor)
     return AuditEvent.objects.create(
         trial=trial,
         actor=user,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import string
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -34,7 +35,9 @@ def _assign_blinded_labels(trial: Trial) -> None:
 def trial_set_status(*, trial: Trial, status: str, by: Actor, reason: str = "") -> Trial:
     trial = Trial.objects.select_for_update().get(pk=trial.pk)
     if status not in TrialStatus.values:
-        raise DomainError(f"Unknown trial status {status!r}; use one of {', '.join(TrialStatus.values)}.", field="status")
+        raise DomainError(
+            f"Unknown trial status {status!r}; use one of {', '.join(TrialStatus.values)}.", field="status"
+        )
     if status not in TRIAL_TRANSITIONS[trial.status]:
         allowed = ", ".join(sorted(TRIAL_TRANSITIONS[trial.status])) or "none"
         raise InvalidTransition(
@@ -48,7 +51,9 @@ def trial_set_status(*, trial: Trial, status: str, by: Actor, reason: str = "") 
     previous = trial.status
     trial.status = status
     trial.save(update_fields=["status"])
-    audit_record(actor=by, action="trial.status", obj=trial, trial=trial, changes={"status": [previous, status]}, reason=reason)
+    audit_record(
+        actor=by, action="trial.status", obj=trial, trial=trial, changes={"status": [previous, status]}, reason=reason
+    )
     return trial
 
 
@@ -60,7 +65,9 @@ def trial_unblind(*, trial: Trial, by: Actor, reason: str) -> Trial:
         raise DomainError("Give the reason for unblinding the trial.", field="reason")
     trial = Trial.objects.select_for_update().get(pk=trial.pk)
     if trial.unblinded_at is not None:
-        raise DomainError(f"Trial {trial.slug} was already unblinded on {trial.unblinded_at:%Y-%m-%d}.", code="conflict")
+        raise DomainError(
+            f"Trial {trial.slug} was already unblinded on {trial.unblinded_at:%Y-%m-%d}.", code="conflict"
+        )
     trial.unblinded_at = timezone.now()
     trial.unblinding_reason = reason.strip()
     Trial.objects.filter(pk=trial.pk).update(unblinded_at=trial.unblinded_at, unblinding_reason=trial.unblinding_reason)
@@ -78,9 +85,15 @@ def consent_document_publish(
     if not text.strip():
         raise DomainError("The consent document's text is empty.", field="text")
     if ConsentDocument.objects.filter(trial=trial, version=version).exists():
-        raise DomainError(f"Version {version!r} of the consent document already exists.", field="version", code="conflict")
+        raise DomainError(
+            f"Version {version!r} of the consent document already exists.", field="version", code="conflict"
+        )
     document = ConsentDocument.objects.create(
-        trial=trial, version=version, title=title.strip() or trial.title, text=text, requires_reconsent=requires_reconsent
+        trial=trial,
+        version=version,
+        title=title.strip() or trial.title,
+        text=text,
+        requires_reconsent=requires_reconsent,
     )
     audit_record(
         actor=by,
@@ -93,7 +106,7 @@ def consent_document_publish(
 
 
 @transaction.atomic
-def membership_grant(*, trial: Trial, user: object, role: str, by: Actor) -> TrialMembership:
+def membership_grant(*, trial: Trial, user: User, role: str, by: Actor) -> TrialMembership:
     if role not in Role.values:
         raise DomainError(f"Unknown role {role!r}; use one of {', '.join(Role.values)}.", field="role")
     membership, created = TrialMembership.objects.get_or_create(trial=trial, user=user, role=role)

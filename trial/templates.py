@@ -55,14 +55,16 @@ def read_template(name_or_path: str) -> dict[str, Any]:
     return data
 
 
-def _build(model: type[models.Model], where: str, data: Any, **parents: Any) -> Any:
+def _apply(instance: Any, where: str, data: Any, parents: dict[str, Any]) -> Any:
+    """Set ``data`` on ``instance``, validate it as a form would, save it; errors name ``where``."""
     if not isinstance(data, dict):
         raise TemplateInvalid(f"{where}: expected an object, got {type(data).__name__}.")
-    names = {f.name for f in model._meta.get_fields()}
+    names = {f.name for f in instance._meta.get_fields()}
     unknown = sorted(set(data) - names)
     if unknown:
         raise TemplateInvalid(f"{where}: unknown key(s) {', '.join(unknown)}.")
-    instance = model(**data, **parents)
+    for name, value in {**data, **parents}.items():
+        setattr(instance, name, value)
     try:
         instance.full_clean(exclude=list(parents), validate_unique=False)
     except ValidationError as exc:
@@ -70,6 +72,10 @@ def _build(model: type[models.Model], where: str, data: Any, **parents: Any) -> 
         raise TemplateInvalid(f"{where}: {messages}") from None
     instance.save()
     return instance
+
+
+def _build(model: type[models.Model], where: str, data: Any, **parents: Any) -> Any:
+    return _apply(model(), where, data, parents)
 
 
 def _items(data: dict[str, Any], key: str) -> list[Any]:
@@ -86,18 +92,33 @@ def trial_create_from_template(
     """Create the trial in draft. ``replace`` deletes an existing draft trial of the same slug first;
     a trial that has left draft is never replaced."""
     data = dict(data)
-    children = {key: data.pop(key, None) for key in ("arms", "sites", "factors", "visits", "screening_fields", "eligibility_rules", "consent_document")}
+    children = {
+        key: data.pop(key, None)
+        for key in ("arms", "sites", "factors", "visits", "screening_fields", "eligibility_rules", "consent_document")
+    }
     if slug:
         data["slug"] = slug
+    data.pop("status", None)
     existing = Trial.objects.filter(slug=data.get("slug")).first()
-    if existing is not None:
+    if existing is None:
+        trial: Trial = _build(Trial, "trial", data)
+    else:
         if existing.status != TrialStatus.DRAFT:
             raise TemplateInvalid(f"Trial {existing.slug} exists and is {existing.status}; it cannot be replaced.")
         if not replace:
             raise TemplateInvalid(f"Trial {existing.slug} exists; pass replace to rebuild the draft.")
-        existing.delete()
-    data.pop("status", None)
-    trial: Trial = _build(Trial, "trial", data)
+        # Rebuilt in place: the trial row keeps its audit trail, which can never be deleted.
+        for related in (
+            existing.arms,
+            existing.sites,
+            existing.factors,
+            existing.visits,
+            existing.screening_fields,
+            existing.eligibility_rules,
+            existing.consent_documents,
+        ):
+            related.all().delete()
+        trial = _apply(existing, "trial", data, {})
     for i, item in enumerate(_items(children, "arms")):
         _build(Arm, f"arms[{i}]", {"order": i, **item}, trial=trial)
     for i, item in enumerate(_items(children, "sites")):

@@ -7,158 +7,338 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('trial', '0001_initial'),
+        ("trial", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Participant',
+            name="Participant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('study_id', models.CharField(blank=True, editable=False, max_length=32, null=True)),
-                ('status', models.CharField(choices=[('screened', 'Screened'), ('ineligible', 'Ineligible'), ('eligible', 'Eligible'), ('consented', 'Consented'), ('enrolled', 'Enrolled'), ('randomized', 'Randomized'), ('completed', 'Completed'), ('withdrawn', 'Withdrawn'), ('lost_to_follow_up', 'Lost to follow-up')], default='screened', editable=False, max_length=20)),
-                ('screening_answers', models.JSONField(default=dict, editable=False)),
-                ('ineligibility_reasons', models.JSONField(blank=True, default=list, editable=False)),
-                ('strata', models.JSONField(blank=True, default=dict, editable=False, help_text='Factor code -> level code.')),
-                ('screened_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('enrolled_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('randomized_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('ended_reason', models.TextField(blank=True, editable=False)),
-                ('screened_by', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('site', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='participants', to='trial.site')),
-                ('trial', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='participants', to='trial.trial')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("study_id", models.CharField(blank=True, editable=False, max_length=32, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("screened", "Screened"),
+                            ("ineligible", "Ineligible"),
+                            ("eligible", "Eligible"),
+                            ("consented", "Consented"),
+                            ("enrolled", "Enrolled"),
+                            ("randomized", "Randomized"),
+                            ("completed", "Completed"),
+                            ("withdrawn", "Withdrawn"),
+                            ("lost_to_follow_up", "Lost to follow-up"),
+                        ],
+                        default="screened",
+                        editable=False,
+                        max_length=20,
+                    ),
+                ),
+                ("screening_answers", models.JSONField(default=dict, editable=False)),
+                ("ineligibility_reasons", models.JSONField(blank=True, default=list, editable=False)),
+                (
+                    "strata",
+                    models.JSONField(blank=True, default=dict, editable=False, help_text="Factor code -> level code."),
+                ),
+                ("screened_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("enrolled_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("randomized_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("ended_reason", models.TextField(blank=True, editable=False)),
+                (
+                    "screened_by",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "site",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="participants",
+                        to="trial.site",
+                    ),
+                ),
+                (
+                    "trial",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="participants", to="trial.trial"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='EmergencyUnblinding',
+            name="EmergencyUnblinding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('reason', models.TextField()),
-                ('by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('participant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='unblindings', to='participants.participant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("reason", models.TextField()),
+                (
+                    "by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "participant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="unblindings",
+                        to="participants.participant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at'],
+                "ordering": ["at"],
             },
         ),
         migrations.CreateModel(
-            name='ContactDetails',
+            name="ContactDetails",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('full_name', models.CharField(max_length=200)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=32)),
-                ('timezone', models.CharField(default='UTC', max_length=64)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('participant', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='contact', to='participants.participant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("full_name", models.CharField(max_length=200)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("phone", models.CharField(blank=True, max_length=32)),
+                ("timezone", models.CharField(default="UTC", max_length=64)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "participant",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="contact",
+                        to="participants.participant",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'contact details',
+                "verbose_name_plural": "contact details",
             },
         ),
         migrations.CreateModel(
-            name='Consent',
+            name="Consent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('signed_name', models.CharField(max_length=200)),
-                ('signed_at', models.DateTimeField()),
-                ('recorded_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('document', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consents', to='trial.consentdocument')),
-                ('recorded_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('participant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='consents', to='participants.participant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("signed_name", models.CharField(max_length=200)),
+                ("signed_at", models.DateTimeField()),
+                ("recorded_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "document",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="consents", to="trial.consentdocument"
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "participant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="consents",
+                        to="participants.participant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['signed_at', 'id'],
+                "ordering": ["signed_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Allocation',
+            name="Allocation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('method', models.CharField(max_length=20)),
-                ('stratum', models.CharField(blank=True, max_length=200)),
-                ('sequence_number', models.PositiveIntegerField(help_text="Position in the stratum's sequence, from 1.")),
-                ('block_index', models.PositiveIntegerField(blank=True, null=True)),
-                ('block_size', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('allocated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('allocated_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('arm', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='allocations', to='trial.arm')),
-                ('trial', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='allocations', to='trial.trial')),
-                ('participant', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='allocation', to='participants.participant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("method", models.CharField(max_length=20)),
+                ("stratum", models.CharField(blank=True, max_length=200)),
+                (
+                    "sequence_number",
+                    models.PositiveIntegerField(help_text="Position in the stratum's sequence, from 1."),
+                ),
+                ("block_index", models.PositiveIntegerField(blank=True, null=True)),
+                ("block_size", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("allocated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "allocated_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "arm",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="allocations", to="trial.arm"
+                    ),
+                ),
+                (
+                    "trial",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="allocations", to="trial.trial"
+                    ),
+                ),
+                (
+                    "participant",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="allocation",
+                        to="participants.participant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='RandomizationSequence',
+            name="RandomizationSequence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('stratum', models.CharField(blank=True, max_length=200)),
-                ('allocated', models.PositiveIntegerField(default=0)),
-                ('state', models.JSONField(default=dict)),
-                ('trial', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='trial.trial')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("stratum", models.CharField(blank=True, max_length=200)),
+                ("allocated", models.PositiveIntegerField(default=0)),
+                ("state", models.JSONField(default=dict)),
+                (
+                    "trial",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="+", to="trial.trial"),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='StatusChange',
+            name="StatusChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_status', models.CharField(blank=True, choices=[('screened', 'Screened'), ('ineligible', 'Ineligible'), ('eligible', 'Eligible'), ('consented', 'Consented'), ('enrolled', 'Enrolled'), ('randomized', 'Randomized'), ('completed', 'Completed'), ('withdrawn', 'Withdrawn'), ('lost_to_follow_up', 'Lost to follow-up')], max_length=20)),
-                ('to_status', models.CharField(choices=[('screened', 'Screened'), ('ineligible', 'Ineligible'), ('eligible', 'Eligible'), ('consented', 'Consented'), ('enrolled', 'Enrolled'), ('randomized', 'Randomized'), ('completed', 'Completed'), ('withdrawn', 'Withdrawn'), ('lost_to_follow_up', 'Lost to follow-up')], max_length=20)),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('reason', models.TextField(blank=True)),
-                ('by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('participant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='status_changes', to='participants.participant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "from_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("screened", "Screened"),
+                            ("ineligible", "Ineligible"),
+                            ("eligible", "Eligible"),
+                            ("consented", "Consented"),
+                            ("enrolled", "Enrolled"),
+                            ("randomized", "Randomized"),
+                            ("completed", "Completed"),
+                            ("withdrawn", "Withdrawn"),
+                            ("lost_to_follow_up", "Lost to follow-up"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "to_status",
+                    models.CharField(
+                        choices=[
+                            ("screened", "Screened"),
+                            ("ineligible", "Ineligible"),
+                            ("eligible", "Eligible"),
+                            ("consented", "Consented"),
+                            ("enrolled", "Enrolled"),
+                            ("randomized", "Randomized"),
+                            ("completed", "Completed"),
+                            ("withdrawn", "Withdrawn"),
+                            ("lost_to_follow_up", "Lost to follow-up"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "participant",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="status_changes",
+                        to="participants.participant",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='StudyIdCounter',
+            name="StudyIdCounter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('last_number', models.PositiveIntegerField(default=0)),
-                ('trial', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='trial.trial')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("last_number", models.PositiveIntegerField(default=0)),
+                (
+                    "trial",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="trial.trial"
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='participant',
-            index=models.Index(fields=['trial', 'status'], name='participant_trial_i_c6e242_idx'),
+            model_name="participant",
+            index=models.Index(fields=["trial", "status"], name="participant_trial_i_c6e242_idx"),
         ),
         migrations.AddConstraint(
-            model_name='participant',
-            constraint=models.UniqueConstraint(condition=models.Q(('study_id__isnull', False)), fields=('trial', 'study_id'), name='study_id_unique_in_trial'),
+            model_name="participant",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("study_id__isnull", False)),
+                fields=("trial", "study_id"),
+                name="study_id_unique_in_trial",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='participant',
-            constraint=models.CheckConstraint(condition=models.Q(('study_id__isnull', True), models.Q(('status__in', ['screened', 'ineligible', 'eligible', 'consented']), _negated=True), _connector='OR'), name='study_id_only_once_enrolled'),
+            model_name="participant",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("study_id__isnull", True),
+                    models.Q(("status__in", ["screened", "ineligible", "eligible", "consented"]), _negated=True),
+                    _connector="OR",
+                ),
+                name="study_id_only_once_enrolled",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='consent',
-            constraint=models.UniqueConstraint(fields=('participant', 'document'), name='one_consent_per_document'),
+            model_name="consent",
+            constraint=models.UniqueConstraint(fields=("participant", "document"), name="one_consent_per_document"),
         ),
         migrations.AddConstraint(
-            model_name='allocation',
-            constraint=models.UniqueConstraint(fields=('trial', 'stratum', 'sequence_number'), name='allocation_position_unique'),
+            model_name="allocation",
+            constraint=models.UniqueConstraint(
+                fields=("trial", "stratum", "sequence_number"), name="allocation_position_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='randomizationsequence',
-            constraint=models.UniqueConstraint(fields=('trial', 'stratum'), name='sequence_unique_per_stratum'),
+            model_name="randomizationsequence",
+            constraint=models.UniqueConstraint(fields=("trial", "stratum"), name="sequence_unique_per_stratum"),
         ),
         migrations.AddIndex(
-            model_name='statuschange',
-            index=models.Index(fields=['participant', 'at'], name='participant_partici_f089a3_idx'),
+            model_name="statuschange",
+            index=models.Index(fields=["participant", "at"], name="participant_partici_f089a3_idx"),
         ),
     ]

@@ -6,14 +6,16 @@ from django.utils import timezone
 
 from participants.models import TRANSITIONS, Participant, StatusChange
 from participants.selectors import consent_required_document
-from trial.audit import Actor
+from trial.audit import Actor, actor_user
 from trial.errors import DomainError, InvalidTransition
 from trial.models import Trial, TrialStatus
 
 
 def lock_participant(participant: Participant) -> Participant:
     """Re-read the participant under a row lock (call inside transaction.atomic)."""
-    return Participant.objects.select_for_update().select_related("trial").get(pk=participant.pk)
+    # of=("self",): lock the participant only; a plain FOR UPDATE would also lock the joined trial row
+    # and serialize every write in the trial.
+    return Participant.objects.select_for_update(of=("self",)).select_related("trial").get(pk=participant.pk)
 
 
 def require_recruiting(trial: Trial, action: str) -> None:
@@ -21,10 +23,6 @@ def require_recruiting(trial: Trial, action: str) -> None:
         raise DomainError(
             f"Trial {trial.slug} is {trial.status}, not recruiting: cannot {action}.", code="not_recruiting"
         )
-
-
-def user_or_none(actor: Actor) -> object | None:
-    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
 
 
 def step(participant: Participant, to_status: str, *, by: Actor, reason: str = "") -> str:
@@ -42,7 +40,7 @@ def step(participant: Participant, to_status: str, *, by: Actor, reason: str = "
         from_status=current,
         to_status=to_status,
         at=timezone.now(),
-        by=user_or_none(by),
+        by=actor_user(by),
         reason=reason,
     )
     participant.status = to_status

@@ -18,10 +18,9 @@ from participants.services.common import (
     require_current_consent,
     require_recruiting,
     step,
-    user_or_none,
 )
 from trial import eligibility
-from trial.audit import Actor, audit_record
+from trial.audit import Actor, actor_user, audit_record
 from trial.errors import Conflict, DomainError
 from trial.models import ConsentDocument, Site, Trial
 
@@ -79,10 +78,12 @@ def participant_screen(
         screening_answers=cleaned,
         strata=strata,
         screened_at=now,
-        screened_by=user_or_none(by),
+        screened_by=actor_user(by),
         status=Status.SCREENED,
     )
-    StatusChange.objects.create(participant=participant, from_status="", to_status=Status.SCREENED, at=now, by=user_or_none(by))
+    StatusChange.objects.create(
+        participant=participant, from_status="", to_status=Status.SCREENED, at=now, by=actor_user(by)
+    )
     if failures:
         participant.ineligibility_reasons = [{"rule": f.rule, "reason": f.reason} for f in failures]
         step(participant, Status.INELIGIBLE, by=by, reason="; ".join(f.reason for f in failures))
@@ -94,7 +95,10 @@ def participant_screen(
         action="participant.screen",
         obj=participant,
         trial=trial,
-        changes={"status": [None, participant.status], "ineligibility_reasons": [None, participant.ineligibility_reasons]},
+        changes={
+            "status": [None, participant.status],
+            "ineligibility_reasons": [None, participant.ineligibility_reasons],
+        },
     )
     return participant
 
@@ -146,7 +150,7 @@ def participant_consent(
         document=current,
         signed_name=name,
         signed_at=signed_at,
-        recorded_by=user_or_none(by),
+        recorded_by=actor_user(by),
         recorded_at=now,
     )
     audit_record(
@@ -183,10 +187,14 @@ class ContactInput:
                 field="contact.phone",
             )
         if not email and not phone:
-            raise DomainError("Give an e-mail address or a phone number to send questionnaires to.", field="contact.email")
+            raise DomainError(
+                "Give an e-mail address or a phone number to send questionnaires to.", field="contact.email"
+            )
         tz = self.timezone.strip() or "UTC"
         if tz not in zoneinfo.available_timezones():
-            raise DomainError(f"{self.timezone!r} is not a known timezone (e.g. America/New_York).", field="contact.timezone")
+            raise DomainError(
+                f"{self.timezone!r} is not a known timezone (e.g. America/New_York).", field="contact.timezone"
+            )
         return ContactInput(full_name=name, email=email, phone=phone, timezone=tz)
 
 
@@ -210,7 +218,9 @@ def participant_enroll(*, participant: Participant, contact: ContactInput, by: A
     participant.study_id = _next_study_id(participant.trial)
     participant.enrolled_at = timezone.now()
     participant.save(update_fields=["status", "study_id", "enrolled_at"])
-    ContactDetails.objects.create(participant=participant, **{f.name: getattr(contact, f.name) for f in fields(contact)})
+    ContactDetails.objects.create(
+        participant=participant, **{f.name: getattr(contact, f.name) for f in fields(contact)}
+    )
     audit_record(
         actor=by,
         action="participant.enroll",

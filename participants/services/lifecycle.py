@@ -22,7 +22,12 @@ def _end(participant: Participant, status: str, *, by: Actor, reason: str, actio
         participant.ended_reason = reason
         participant.save(update_fields=["status", "ended_at", "ended_reason"])
         audit_record(
-            actor=by, action=action, obj=participant, trial=participant.trial, changes={"status": [previous, status]}, reason=reason
+            actor=by,
+            action=action,
+            obj=participant,
+            trial=participant.trial,
+            changes={"status": [previous, status]},
+            reason=reason,
         )
     return participant
 
@@ -44,7 +49,9 @@ def participant_return(*, participant: Participant, reason: str, by: Actor) -> P
     """A participant who was lost to follow-up is back in contact."""
     participant = lock_participant(participant)
     if participant.status != Status.LOST_TO_FOLLOW_UP:
-        raise DomainError(f"Participant {participant} is {participant.status}, not lost to follow-up.", code="invalid_transition")
+        raise DomainError(
+            f"Participant {participant} is {participant.status}, not lost to follow-up.", code="invalid_transition"
+        )
     step(participant, Status.RANDOMIZED, by=by, reason=reason)
     participant.ended_at = None
     participant.ended_reason = ""

@@ -20,10 +20,9 @@ from participants.services.common import (
     require_current_consent,
     require_recruiting,
     step,
-    user_or_none,
 )
 from trial import randomization as procedures
-from trial.audit import Actor, audit_record
+from trial.audit import Actor, actor_user, audit_record
 from trial.errors import Conflict
 from trial.models import Arm, RandomizationMethod, Trial
 
@@ -97,7 +96,7 @@ def participant_randomize(
             block_index=draw.block_index,
             block_size=draw.block_size,
             allocated_at=now,
-            allocated_by=user_or_none(by),
+            allocated_by=actor_user(by),
         )
         participant.randomized_at = now
         participant.save(update_fields=["status", "randomized_at"])

@@ -6,9 +6,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 
 from participants.models import Allocation, EmergencyUnblinding, Participant
-from participants.services.common import user_or_none
 from participants.tasks import notify_unblinding
-from trial.audit import Actor, audit_record
+from trial.audit import Actor, actor_user, audit_record
 from trial.errors import DomainError
 from trial.models import Role, TrialMembership
 
@@ -23,10 +22,10 @@ def participant_unblind(*, participant: Participant, reason: str, by: Actor) -> 
     reason = reason.strip()
     if not reason:
         raise DomainError("Give the clinical reason for unblinding.", field="reason")
-    user = user_or_none(by)
+    user = actor_user(by)
     if user is None:
         raise DomainError("Unblinding needs a named, signed-in person.", code="not_authenticated")
-    allocation = Allocation.objects.select_related("arm", "participant__trial").filter(participant=participant).first()
+    allocation: Allocation | None = Allocation.objects.select_related("arm", "participant__trial").filter(participant=participant).first()
     if allocation is None:
         raise DomainError(f"Participant {participant} has not been randomized; there is nothing to unblind.")
     trial = allocation.participant.trial

@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,227 +16,497 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Trial',
+            name="Trial",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(unique=True)),
-                ('title', models.CharField(max_length=300)),
-                ('registry_id', models.CharField(blank=True, max_length=42, validators=[django.core.validators.RegexValidator('^[A-Za-z0-9][A-Za-z0-9\\-/]{2,40}$', 'Registry IDs look like NCT06013137 or ISRCTN12345678.')])),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('recruiting', 'Recruiting'), ('closed', 'Closed to recruitment'), ('locked', 'Database locked')], default='draft', max_length=12)),
-                ('randomization_method', models.CharField(choices=[('stratified_block', 'Stratified permuted blocks (random block sizes)'), ('minimization', 'Pocock-Simon minimization with a random element'), ('simple', 'Simple randomization')], default='stratified_block', max_length=20)),
-                ('block_sizes', models.JSONField(blank=True, default=list, help_text='Permuted-block sizes, each a multiple of the sum of the ratios.')),
-                ('minimization_probability', models.FloatField(default=0.8, validators=[django.core.validators.MinValueValidator(0.5), django.core.validators.MaxValueValidator(1.0)])),
-                ('open_label', models.BooleanField(default=True, help_text="Open label: staff see each randomized participant's arm. Otherwise arms are masked from staff and need emergency unblinding. Blinded statisticians see A/B either way.")),
-                ('study_id_prefix', models.CharField(max_length=10, validators=[django.core.validators.RegexValidator('^[A-Z][A-Z0-9]*$')])),
-                ('study_id_digits', models.PositiveSmallIntegerField(default=4, validators=[django.core.validators.MinValueValidator(3)])),
-                ('unblinded_at', models.DateTimeField(blank=True, null=True)),
-                ('unblinding_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("slug", models.SlugField(unique=True)),
+                ("title", models.CharField(max_length=300)),
+                (
+                    "registry_id",
+                    models.CharField(
+                        blank=True,
+                        max_length=42,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Za-z0-9][A-Za-z0-9\\-/]{2,40}$",
+                                "Registry IDs look like NCT06013137 or ISRCTN12345678.",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("recruiting", "Recruiting"),
+                            ("closed", "Closed to recruitment"),
+                            ("locked", "Database locked"),
+                        ],
+                        default="draft",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "randomization_method",
+                    models.CharField(
+                        choices=[
+                            ("stratified_block", "Stratified permuted blocks (random block sizes)"),
+                            ("minimization", "Pocock-Simon minimization with a random element"),
+                            ("simple", "Simple randomization"),
+                        ],
+                        default="stratified_block",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "block_sizes",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Permuted-block sizes, each a multiple of the sum of the ratios.",
+                    ),
+                ),
+                (
+                    "minimization_probability",
+                    models.FloatField(
+                        default=0.8,
+                        validators=[
+                            django.core.validators.MinValueValidator(0.5),
+                            django.core.validators.MaxValueValidator(1.0),
+                        ],
+                    ),
+                ),
+                (
+                    "open_label",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Open label: staff see each randomized participant's arm. Otherwise arms are masked from staff and need emergency unblinding. Blinded statisticians see A/B either way.",
+                    ),
+                ),
+                (
+                    "study_id_prefix",
+                    models.CharField(
+                        max_length=10, validators=[django.core.validators.RegexValidator("^[A-Z][A-Z0-9]*$")]
+                    ),
+                ),
+                (
+                    "study_id_digits",
+                    models.PositiveSmallIntegerField(
+                        default=4, validators=[django.core.validators.MinValueValidator(3)]
+                    ),
+                ),
+                ("unblinded_at", models.DateTimeField(blank=True, null=True)),
+                ("unblinding_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='StratificationFactor',
+            name="StratificationFactor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9_\\-]*$', 'Use lower-case letters, digits, - and _.')])),
-                ('name', models.CharField(max_length=200)),
-                ('weight', models.FloatField(default=1.0, help_text='Minimization weight.', validators=[django.core.validators.MinValueValidator(0.0)])),
-                ('order', models.PositiveSmallIntegerField(default=0)),
-                ('trial', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='factors', to='trial.trial')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "code",
+                    models.CharField(
+                        max_length=40,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9_\\-]*$", "Use lower-case letters, digits, - and _."
+                            )
+                        ],
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "weight",
+                    models.FloatField(
+                        default=1.0,
+                        help_text="Minimization weight.",
+                        validators=[django.core.validators.MinValueValidator(0.0)],
+                    ),
+                ),
+                ("order", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "trial",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="factors", to="trial.trial"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'id'],
+                "ordering": ["order", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Site',
+            name="Site",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9_\\-]*$', 'Use lower-case letters, digits, - and _.')])),
-                ('name', models.CharField(max_length=200)),
-                ('active', models.BooleanField(default=True)),
-                ('trial', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sites', to='trial.trial')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "code",
+                    models.CharField(
+                        max_length=40,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9_\\-]*$", "Use lower-case letters, digits, - and _."
+                            )
+                        ],
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "trial",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="sites", to="trial.trial"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['code'],
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='ScreeningField',
+            name="ScreeningField",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9_\\-]*$', 'Use lower-case letters, digits, - and _.')])),
-                ('label', models.CharField(max_length=300)),
-                ('kind', models.CharField(choices=[('integer', 'Whole number'), ('decimal', 'Number'), ('boolean', 'Yes / no'), ('choice', 'One of a list')], max_length=10)),
-                ('choices', models.JSONField(blank=True, default=list, help_text='Allowed values for a choice field.')),
-                ('required', models.BooleanField(default=True)),
-                ('order', models.PositiveSmallIntegerField(default=0)),
-                ('trial', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='screening_fields', to='trial.trial')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "code",
+                    models.CharField(
+                        max_length=40,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9_\\-]*$", "Use lower-case letters, digits, - and _."
+                            )
+                        ],
+                    ),
+                ),
+                ("label", models.CharField(max_length=300)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("integer", "Whole number"),
+                            ("decimal", "Number"),
+                            ("boolean", "Yes / no"),
+                            ("choice", "One of a list"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("choices", models.JSONField(blank=True, default=list, help_text="Allowed values for a choice field.")),
+                ("required", models.BooleanField(default=True)),
+                ("order", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "trial",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="screening_fields", to="trial.trial"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'id'],
+                "ordering": ["order", "id"],
             },
         ),
         migrations.CreateModel(
-            name='EligibilityRule',
+            name="EligibilityRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9_\\-]*$', 'Use lower-case letters, digits, - and _.')])),
-                ('field', models.CharField(max_length=40)),
-                ('operator', models.CharField(choices=[('>=', '>='), ('>', '>'), ('<=', '<='), ('<', '<'), ('==', '=='), ('!=', '!='), ('in', 'in'), ('not in', 'not in')], max_length=6)),
-                ('value', models.JSONField()),
-                ('reason', models.CharField(max_length=300)),
-                ('applies_if_field', models.CharField(blank=True, max_length=40)),
-                ('applies_if_values', models.JSONField(blank=True, default=list)),
-                ('order', models.PositiveSmallIntegerField(default=0)),
-                ('trial', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='eligibility_rules', to='trial.trial')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "code",
+                    models.CharField(
+                        max_length=40,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9_\\-]*$", "Use lower-case letters, digits, - and _."
+                            )
+                        ],
+                    ),
+                ),
+                ("field", models.CharField(max_length=40)),
+                (
+                    "operator",
+                    models.CharField(
+                        choices=[
+                            (">=", ">="),
+                            (">", ">"),
+                            ("<=", "<="),
+                            ("<", "<"),
+                            ("==", "=="),
+                            ("!=", "!="),
+                            ("in", "in"),
+                            ("not in", "not in"),
+                        ],
+                        max_length=6,
+                    ),
+                ),
+                ("value", models.JSONField()),
+                ("reason", models.CharField(max_length=300)),
+                ("applies_if_field", models.CharField(blank=True, max_length=40)),
+                ("applies_if_values", models.JSONField(blank=True, default=list)),
+                ("order", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "trial",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="eligibility_rules", to="trial.trial"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'id'],
+                "ordering": ["order", "id"],
             },
         ),
         migrations.CreateModel(
-            name='ConsentDocument',
+            name="ConsentDocument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.CharField(max_length=40)),
-                ('title', models.CharField(max_length=300)),
-                ('text', models.TextField()),
-                ('requires_reconsent', models.BooleanField(default=False)),
-                ('published_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('trial', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consent_documents', to='trial.trial')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.CharField(max_length=40)),
+                ("title", models.CharField(max_length=300)),
+                ("text", models.TextField()),
+                ("requires_reconsent", models.BooleanField(default=False)),
+                ("published_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "trial",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="consent_documents", to="trial.trial"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['published_at', 'id'],
-                'get_latest_by': ['published_at', 'id'],
+                "ordering": ["published_at", "id"],
+                "get_latest_by": ["published_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor_label', models.CharField(help_text="Username, or 'system' for automated changes.", max_length=150)),
-                ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('action', models.CharField(max_length=60)),
-                ('object_type', models.CharField(max_length=60)),
-                ('object_id', models.CharField(max_length=64)),
-                ('object_label', models.CharField(blank=True, max_length=200)),
-                ('changes', models.JSONField(blank=True, default=dict)),
-                ('reason', models.TextField(blank=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('trial', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='audit_events', to='trial.trial')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "actor_label",
+                    models.CharField(help_text="Username, or 'system' for automated changes.", max_length=150),
+                ),
+                ("at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("action", models.CharField(max_length=60)),
+                ("object_type", models.CharField(max_length=60)),
+                ("object_id", models.CharField(max_length=64)),
+                ("object_label", models.CharField(blank=True, max_length=200)),
+                ("changes", models.JSONField(blank=True, default=dict)),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "trial",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="audit_events",
+                        to="trial.trial",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at', '-id'],
+                "ordering": ["-at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Arm',
+            name="Arm",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9_\\-]*$', 'Use lower-case letters, digits, - and _.')])),
-                ('name', models.CharField(max_length=200)),
-                ('ratio', models.PositiveSmallIntegerField(default=1, validators=[django.core.validators.MinValueValidator(1)])),
-                ('is_control', models.BooleanField(default=False)),
-                ('blinded_label', models.CharField(blank=True, editable=False, max_length=2)),
-                ('order', models.PositiveSmallIntegerField(default=0)),
-                ('trial', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='arms', to='trial.trial')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "code",
+                    models.CharField(
+                        max_length=40,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9_\\-]*$", "Use lower-case letters, digits, - and _."
+                            )
+                        ],
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "ratio",
+                    models.PositiveSmallIntegerField(
+                        default=1, validators=[django.core.validators.MinValueValidator(1)]
+                    ),
+                ),
+                ("is_control", models.BooleanField(default=False)),
+                ("blinded_label", models.CharField(blank=True, editable=False, max_length=2)),
+                ("order", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "trial",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="arms", to="trial.trial"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'id'],
+                "ordering": ["order", "id"],
             },
         ),
         migrations.CreateModel(
-            name='TrialMembership',
+            name="TrialMembership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('coordinator', 'Coordinator'), ('investigator', 'Investigator'), ('blinded_statistician', 'Blinded statistician'), ('unblinded_statistician', 'Unblinded statistician'), ('safety_clinician', 'Safety clinician'), ('administrator', 'Administrator')], max_length=30)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('trial', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='trial.trial')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='trial_memberships', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("coordinator", "Coordinator"),
+                            ("investigator", "Investigator"),
+                            ("blinded_statistician", "Blinded statistician"),
+                            ("unblinded_statistician", "Unblinded statistician"),
+                            ("safety_clinician", "Safety clinician"),
+                            ("administrator", "Administrator"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "trial",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="trial.trial"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="trial_memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='VisitDefinition',
+            name="VisitDefinition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9_\\-]*$', 'Use lower-case letters, digits, - and _.')])),
-                ('name', models.CharField(max_length=200)),
-                ('week', models.PositiveSmallIntegerField(help_text="0 at baseline; the export's week column.")),
-                ('anchor', models.CharField(choices=[('enrollment', 'Enrollment'), ('randomization', 'Randomization')], default='randomization', max_length=15)),
-                ('offset_days', models.PositiveSmallIntegerField(default=0)),
-                ('window_before_days', models.PositiveSmallIntegerField(default=0)),
-                ('window_after_days', models.PositiveSmallIntegerField(default=7)),
-                ('order', models.PositiveSmallIntegerField(default=0)),
-                ('trial', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='visits', to='trial.trial')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "code",
+                    models.CharField(
+                        max_length=40,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9_\\-]*$", "Use lower-case letters, digits, - and _."
+                            )
+                        ],
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("week", models.PositiveSmallIntegerField(help_text="0 at baseline; the export's week column.")),
+                (
+                    "anchor",
+                    models.CharField(
+                        choices=[("enrollment", "Enrollment"), ("randomization", "Randomization")],
+                        default="randomization",
+                        max_length=15,
+                    ),
+                ),
+                ("offset_days", models.PositiveSmallIntegerField(default=0)),
+                ("window_before_days", models.PositiveSmallIntegerField(default=0)),
+                ("window_after_days", models.PositiveSmallIntegerField(default=7)),
+                ("order", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "trial",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="visits", to="trial.trial"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'week', 'id'],
+                "ordering": ["order", "week", "id"],
             },
         ),
         migrations.CreateModel(
-            name='FactorLevel',
+            name="FactorLevel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=40, validators=[django.core.validators.RegexValidator('^[A-Za-z0-9][A-Za-z0-9_\\-]*$', 'Use letters, digits, - and _.')])),
-                ('label', models.CharField(max_length=200)),
-                ('order', models.PositiveSmallIntegerField(default=0)),
-                ('factor', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='levels', to='trial.stratificationfactor')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "code",
+                    models.CharField(
+                        max_length=40,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[A-Za-z0-9][A-Za-z0-9_\\-]*$", "Use letters, digits, - and _."
+                            )
+                        ],
+                    ),
+                ),
+                ("label", models.CharField(max_length=200)),
+                ("order", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "factor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="levels",
+                        to="trial.stratificationfactor",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('factor', 'code'), name='level_code_unique_in_factor')],
+                "ordering": ["order", "id"],
+                "constraints": [models.UniqueConstraint(fields=("factor", "code"), name="level_code_unique_in_factor")],
             },
         ),
         migrations.AddConstraint(
-            model_name='stratificationfactor',
-            constraint=models.UniqueConstraint(fields=('trial', 'code'), name='factor_code_unique_in_trial'),
+            model_name="stratificationfactor",
+            constraint=models.UniqueConstraint(fields=("trial", "code"), name="factor_code_unique_in_trial"),
         ),
         migrations.AddConstraint(
-            model_name='site',
-            constraint=models.UniqueConstraint(fields=('trial', 'code'), name='site_code_unique_in_trial'),
+            model_name="site",
+            constraint=models.UniqueConstraint(fields=("trial", "code"), name="site_code_unique_in_trial"),
         ),
         migrations.AddConstraint(
-            model_name='screeningfield',
-            constraint=models.UniqueConstraint(fields=('trial', 'code'), name='screening_field_unique_in_trial'),
+            model_name="screeningfield",
+            constraint=models.UniqueConstraint(fields=("trial", "code"), name="screening_field_unique_in_trial"),
         ),
         migrations.AddConstraint(
-            model_name='eligibilityrule',
-            constraint=models.UniqueConstraint(fields=('trial', 'code'), name='eligibility_rule_unique_in_trial'),
+            model_name="eligibilityrule",
+            constraint=models.UniqueConstraint(fields=("trial", "code"), name="eligibility_rule_unique_in_trial"),
         ),
         migrations.AddConstraint(
-            model_name='consentdocument',
-            constraint=models.UniqueConstraint(fields=('trial', 'version'), name='consent_version_unique_in_trial'),
+            model_name="consentdocument",
+            constraint=models.UniqueConstraint(fields=("trial", "version"), name="consent_version_unique_in_trial"),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['trial', '-at'], name='trial_audit_trial_i_14146b_idx'),
+            model_name="auditevent",
+            index=models.Index(fields=["trial", "-at"], name="trial_audit_trial_i_14146b_idx"),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['object_type', 'object_id'], name='trial_audit_object__e1ad52_idx'),
+            model_name="auditevent",
+            index=models.Index(fields=["object_type", "object_id"], name="trial_audit_object__e1ad52_idx"),
         ),
         migrations.AddConstraint(
-            model_name='arm',
-            constraint=models.UniqueConstraint(fields=('trial', 'code'), name='arm_code_unique_in_trial'),
+            model_name="arm",
+            constraint=models.UniqueConstraint(fields=("trial", "code"), name="arm_code_unique_in_trial"),
         ),
         migrations.AddIndex(
-            model_name='trialmembership',
-            index=models.Index(fields=['user', 'trial'], name='trial_trial_user_id_8443bb_idx'),
+            model_name="trialmembership",
+            index=models.Index(fields=["user", "trial"], name="trial_trial_user_id_8443bb_idx"),
         ),
         migrations.AddConstraint(
-            model_name='trialmembership',
-            constraint=models.UniqueConstraint(fields=('trial', 'user', 'role'), name='membership_unique_role'),
+            model_name="trialmembership",
+            constraint=models.UniqueConstraint(fields=("trial", "user", "role"), name="membership_unique_role"),
         ),
         migrations.AddConstraint(
-            model_name='visitdefinition',
-            constraint=models.UniqueConstraint(fields=('trial', 'code'), name='visit_code_unique_in_trial'),
+            model_name="visitdefinition",
+            constraint=models.UniqueConstraint(fields=("trial", "code"), name="visit_code_unique_in_trial"),
         ),
         migrations.AddConstraint(
-            model_name='visitdefinition',
-            constraint=models.UniqueConstraint(fields=('trial', 'week'), name='visit_week_unique_in_trial'),
+            model_name="visitdefinition",
+            constraint=models.UniqueConstraint(fields=("trial", "week"), name="visit_week_unique_in_trial"),
         ),
     ]

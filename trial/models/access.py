@@ -31,4 +31,4 @@ class TrialMembership(models.Model):
         indexes = [models.Index(fields=["user", "trial"])]
 
     def __str__(self) -> str:
-        return f"{self.user} as {self.get_role_display()} in {self.trial.slug}"  # type: ignore[attr-defined]
+        return f"{self.user} as {self.get_role_display()} in {self.trial.slug}"

@@ -16,7 +16,7 @@ class AppendOnlyQuerySet(models.QuerySet[Any]):
     def update(self, **kwargs: Any) -> NoReturn:
         raise DomainError(f"{self.model.__name__} rows are append-only and cannot be updated.")
 
-    def delete(self) -> NoReturn:  # type: ignore[override]
+    def delete(self) -> NoReturn:
         raise DomainError(f"{self.model.__name__} rows are append-only and cannot be deleted.")
 
 

@@ -78,23 +78,6 @@ class Trial(models.Model):
     def __str__(self) -> str:
         return self.title
 
-    @property
-    def design_frozen(self) -> bool:
-        return self.status != TrialStatus.DRAFT
-
-    def _frozen_changes(self) -> list[str]:
-        if not self.pk:
-            return []
-        stored = Trial.objects.filter(pk=self.pk).values("status", *self.INTEGRITY_FIELDS).first()
-        if stored is None or stored["status"] == TrialStatus.DRAFT:
-            return []
-        return [name for name in self.INTEGRITY_FIELDS if getattr(self, name) != stored[name]]
-
-    def clean(self) -> None:
-        changed = self._frozen_changes()
-        if changed:
-            raise ValidationError({name: "Cannot change once the trial has left draft." for name in changed})
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         changed = self._frozen_changes()
         if changed:
@@ -108,6 +91,23 @@ class Trial(models.Model):
         if self.design_frozen:
             raise IntegrityLocked(f"Trial {self.slug} has left draft and cannot be deleted.")
         return super().delete(*args, **kwargs)
+
+    def clean(self) -> None:
+        changed = self._frozen_changes()
+        if changed:
+            raise ValidationError(dict.fromkeys(changed, "Cannot change once the trial has left draft."))
+
+    @property
+    def design_frozen(self) -> bool:
+        return self.status != TrialStatus.DRAFT
+
+    def _frozen_changes(self) -> list[str]:
+        if not self.pk:
+            return []
+        stored = Trial.objects.filter(pk=self.pk).values("status", *self.INTEGRITY_FIELDS).first()
+        if stored is None or stored["status"] == TrialStatus.DRAFT:
+            return []
+        return [name for name in self.INTEGRITY_FIELDS if getattr(self, name) != stored[name]]
 
     # The specs the pure randomization code works with.
     def arm_specs(self) -> list[ArmSpec]:
@@ -141,7 +141,12 @@ class Trial(models.Model):
             if len(factor.levels) < 2:
                 problems.append(f"Stratification factor {factor.code!r} needs at least two levels.")
             source = fields_by_code.get(factor.code)
-            if source is None or source.kind != "choice" or not source.required or set(source.choices) != set(factor.levels):
+            if (
+                source is None
+                or source.kind != "choice"
+                or not source.required
+                or set(source.choices) != set(factor.levels)
+            ):
                 problems.append(
                     f"Stratification factor {factor.code!r} needs a required choice screening field of the same "
                     f"code whose choices are its levels ({', '.join(factor.levels)})."
@@ -164,6 +169,20 @@ class FrozenWithTrial(models.Model):
     class Meta:
         abstract = True
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._refuse_if_frozen("changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        self._refuse_if_frozen("deleted")
+        return super().delete(*args, **kwargs)
+
+    def clean(self) -> None:
+        try:
+            self._refuse_if_frozen("changed")
+        except IntegrityLocked as exc:
+            raise ValidationError(exc.message) from exc
+
     def _trial(self) -> Trial:
         raise NotImplementedError
 
@@ -173,20 +192,6 @@ class FrozenWithTrial(models.Model):
             raise IntegrityLocked(
                 f"Trial {trial.slug} is {trial.status}: its {self._meta.verbose_name} cannot be {verb}."
             )
-
-    def clean(self) -> None:
-        try:
-            self._refuse_if_frozen("changed")
-        except IntegrityLocked as exc:
-            raise ValidationError(exc.message) from exc
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        self._refuse_if_frozen("changed")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> Any:
-        self._refuse_if_frozen("deleted")
-        return super().delete(*args, **kwargs)
 
 
 code_validator = RegexValidator(r"^[a-z0-9][a-z0-9_\-]*$", "Use lower-case letters, digits, - and _.")
@@ -397,7 +402,7 @@ class ConsentDocument(models.Model):
             if stored and (stored["version"], stored["text"], stored["trial_id"]) != (
                 self.version,
                 self.text,
-                self.trial_id,  # type: ignore[attr-defined]
+                self.trial_id,
             ):
                 raise IntegrityLocked(
                     "A published consent document cannot be edited; publish a new version.", field="text"

@@ -24,7 +24,9 @@ class Command(BaseCommand):
                 data=read_template(options["template"]), by=None, slug=options["slug"], replace=options["replace"]
             )
             if options["open"]:
-                trial = trial_set_status(trial=trial, status="recruiting", by=None, reason="Opened by load_trial_template")
+                trial = trial_set_status(
+                    trial=trial, status="recruiting", by=None, reason="Opened by load_trial_template"
+                )
         except DomainError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(self.style.SUCCESS(f"Trial {trial.slug} created ({trial.status})."))

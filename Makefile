@@ -1,0 +1,51 @@
+# Two commands matter: `make demo` and `make test`. Everything else serves them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: demo test lint typecheck check venv migrate serve worker beat clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## demo: SQLite, tasks in-process, the reference trial open, demo accounts; then the server.
+demo: $(STAMP)
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/python manage.py load_trial_template therabot --open --replace || \
+	  echo "(the therabot trial already exists and is recruiting; keeping it)"
+	DEBUG=1 $(BIN)/python manage.py demo_accounts --trial therabot
+	@echo ""
+	@echo "Web admin:  http://$(HOST):$(PORT)/admin/   (log in with an account above)"
+	@echo "API docs:   http://$(HOST):$(PORT)/api/docs/ (Authorization: Token <token>)"
+	@echo ""
+	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## test: the whole suite; on PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set.
+test: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	TESTING=1 $(BIN)/mypy .
+
+check: lint typecheck test
+
+worker: $(STAMP)
+	$(BIN)/celery -A config worker --loglevel=info
+
+beat: $(STAMP)
+	$(BIN)/celery -A config beat --loglevel=info
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

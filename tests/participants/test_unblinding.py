@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+from django.core import mail
+
+from participants.models import EmergencyUnblinding
+from participants.services import participant_unblind
+from tests import helpers
+from trial.errors import DomainError
+from trial.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def masked_trial(db):
+    return helpers.open_reference_trial(slug="masked", open_label=False, study_id_prefix="MK")
+
+
+def test_it_reveals_the_arm_logs_and_notifies(masked_trial, django_capture_on_commit_callbacks):
+    from django.contrib.auth import get_user_model
+
+    from trial.models import Role
+
+    users = get_user_model().objects
+    clinician = users.create_user("dr-who", email="clinician@example.org")
+    investigator = users.create_user("pi", email="pi@example.org")
+    coordinator = users.create_user("coord", email="coord@example.org")
+    helpers.grant(masked_trial, clinician, Role.SAFETY_CLINICIAN)
+    helpers.grant(masked_trial, investigator, Role.INVESTIGATOR)
+    helpers.grant(masked_trial, coordinator, Role.COORDINATOR)
+    participant = helpers.randomized(masked_trial)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        allocation = participant_unblind(
+            participant=participant, reason="Serious adverse event, ER visit", by=clinician
+        )
+
+    assert allocation.arm.code in {"chatbot", "waitlist"}
+    record = EmergencyUnblinding.objects.get(participant=participant)
+    assert (record.by, record.reason) == (clinician, "Serious adverse event, ER visit")
+    event = AuditEvent.objects.get(action="participant.emergency_unblind")
+    assert event.actor == clinician and event.reason == "Serious adverse event, ER visit"
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert sorted(message.to) == ["clinician@example.org", "pi@example.org"]  # not the coordinator
+    assert participant.study_id in message.subject
+    assert "Serious adverse event" in message.body
+    assert allocation.arm.name not in message.body  # the arm is never in the e-mail
+
+
+def test_it_requires_a_reason(masked_trial):
+    participant = helpers.randomized(masked_trial)
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user("dr-x")
+    with pytest.raises(DomainError) as caught:
+        participant_unblind(participant=participant, reason="", by=user)
+    assert caught.value.field == "reason"
+    assert not EmergencyUnblinding.objects.exists()
+
+
+def test_it_refuses_in_an_open_label_trial_and_before_randomization(trial, clinician):
+    with pytest.raises(DomainError, match="open label"):
+        participant_unblind(participant=helpers.randomized(trial), reason="Emergency", by=clinician)
+    with pytest.raises(DomainError, match="not been randomized"):
+        participant_unblind(participant=helpers.enrolled(trial), reason="Emergency", by=clinician)

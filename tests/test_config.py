@@ -1,0 +1,120 @@
+"""Settings come from the environment and fail loudly; Celery and the cache use Redis when it is set."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.core import mail
+
+from config.celery import app as celery_app
+from tests import helpers
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = "import django; django.setup(); from django.conf import settings as s; print({})"
+
+
+def _settings(expression: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "TESTING"}
+    }
+    clean.update(
+        env, DJANGO_SETTINGS_MODULE="config.settings", VAR_DIR=env.get("VAR_DIR", str(ROOT / "var" / "test-settings"))
+    )
+    return subprocess.run(
+        [sys.executable, "-c", PROBE.format(expression)],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_secret_key_is_required_outside_debug():
+    result = _settings("s.SECRET_KEY")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_debug_without_a_secret_key_gets_a_random_one_each_start():
+    first, second = _settings("s.SECRET_KEY", DEBUG="1"), _settings("s.SECRET_KEY", DEBUG="1")
+    assert first.returncode == 0 and second.returncode == 0
+    assert len(first.stdout.strip()) >= 50
+    assert first.stdout != second.stdout
+
+
+def test_the_embedded_default_needs_no_services(tmp_path):
+    result = _settings(
+        "(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER, s.CACHES['default']['BACKEND'])",
+        SECRET_KEY="k" * 50,
+        VAR_DIR=str(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "sqlite3" in result.stdout and "True" in result.stdout and "LocMemCache" in result.stdout
+
+
+def test_database_and_redis_urls_configure_postgres_celery_and_the_cache():
+    result = _settings(
+        "(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME'], s.CELERY_BROKER_URL, "
+        "s.CELERY_TASK_ALWAYS_EAGER, s.CACHES['default']['BACKEND'])",
+        SECRET_KEY="k" * 50,
+        DATABASE_URL="postgres://u@db.example:5432/trials",
+        REDIS_URL="redis://cache.example:6379/2",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "postgresql" in result.stdout and "'trials'" in result.stdout
+    assert "redis://cache.example:6379/2" in result.stdout
+    assert "False" in result.stdout and "RedisCache" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
+        ({"DEBUG": "1", "DATABASE_URL": "nosuch://x"}, "DATABASE_URL"),
+    ],
+)
+def test_bad_settings_are_named(env, message):
+    result = _settings("1", **env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_unblinding_notice_travels_through_redis_to_a_real_worker(db, settings):
+    from celery.contrib.testing.worker import start_worker
+    from django.contrib.auth import get_user_model
+
+    from participants.services import participant_unblind
+
+    trial = helpers.open_reference_trial(slug="masked", open_label=False)
+    clinician = get_user_model().objects.create_user("dr-redis", email="dr-redis@example.org")
+    helpers.grant(trial, clinician, "safety_clinician")
+    participant = helpers.randomized(trial)
+    celery_app.conf.task_always_eager = False
+    assert celery_app.conf.broker_url.startswith("redis://")
+
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        participant_unblind(participant=participant, reason="Emergency department call", by=clinician)
+        deadline = time.monotonic() + 20
+        while not mail.outbox and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    assert [m.to for m in mail.outbox] == [["dr-redis@example.org"]]
+    assert "Emergency department call" in mail.outbox[0].body
+
+
+@pytest.mark.redis
+def test_the_cache_is_redis_when_configured(settings):
+    from django.core.cache import cache
+
+    assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
+    cache.set("trialplatform-test-key", {"n": 1}, timeout=5)
+    assert cache.get("trialplatform-test-key") == {"n": 1}
