@@ -76,3 +76,22 @@ def test_an_unknown_or_malformed_template_file_is_reported(tmp_path):
     broken.write_text("{ not json")
     with pytest.raises(DomainError, match=r"not valid JSON .line 1"):
         read_template(str(broken))
+
+
+def test_demo_accounts_get_a_role_each_and_working_credentials(capsys):
+    from django.contrib.auth import authenticate
+
+    from trial import access
+
+    call_command("load_trial_template", "therabot", "--open")
+    call_command("demo_accounts", "--trial", "therabot")
+    out = capsys.readouterr().out
+    trial = Trial.objects.get(slug="therabot")
+    lines = {line.split()[0]: line.split() for line in out.splitlines() if "password" in line and "token" in line}
+    assert set(lines) == {"coordinator", "investigator", "statistician", "unblinded", "clinician", "admin"}
+    coordinator_password = lines["coordinator"][lines["coordinator"].index("password") + 1]
+    user = authenticate(username="coordinator", password=coordinator_password)
+    assert user is not None
+    assert access.roles_for(user, trial) == {"coordinator"}
+    with pytest.raises(CommandError, match="No trial 'nope'"):
+        call_command("demo_accounts", "--trial", "nope")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import secrets
+import string
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -20,6 +21,9 @@ DEMO_USERS = [
 ]
 
 
+ALPHABET = string.ascii_letters + string.digits
+
+
 class Command(BaseCommand):
     help = "Create demo accounts with a role each in a trial, with fresh random passwords, and print them."
 
@@ -35,7 +39,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo accounts for trial {trial.slug} (log in at /admin/; API token for scripts):")
         for username, role in DEMO_USERS:
             user, _ = user_model.objects.get_or_create(username=username, defaults={"email": f"{username}@example.org"})
-            password = options["password"] or secrets.token_urlsafe(9)
+            password = options["password"] or "".join(secrets.choice(ALPHABET) for _ in range(12))
             user.set_password(password)
             user.is_staff = True
             user.is_superuser = role == Role.ADMINISTRATOR
