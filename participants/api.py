@@ -18,6 +18,7 @@ from participants.models import Allocation, ContactDetails, Participant, Status
 from trial import access
 from trial.access import ArmView, Capability
 from trial.api import TrialScopedMixin
+from trial.models import ConsentDocument
 
 # --- Output -------------------------------------------------------------------------------------------
 
@@ -71,11 +72,18 @@ class ParticipantDetailOut(ParticipantOut):
     consent_current = serializers.SerializerMethodField()
     consent_required_version = serializers.SerializerMethodField()
 
+    def _required_document(self, participant: Participant) -> ConsentDocument | None:
+        cache = self.context.setdefault("consent_required", {})
+        if participant.pk not in cache:
+            cache[participant.pk] = selectors.consent_required_document(participant)
+        document: ConsentDocument | None = cache[participant.pk]
+        return document
+
     def get_consent_current(self, participant: Participant) -> bool:
-        return selectors.consent_required_document(participant) is None
+        return self._required_document(participant) is None
 
     def get_consent_required_version(self, participant: Participant) -> str | None:
-        document = selectors.consent_required_document(participant)
+        document = self._required_document(participant)
         return document.version if document else None
 
 

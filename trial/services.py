@@ -70,7 +70,7 @@ def trial_unblind(*, trial: Trial, by: Actor, reason: str) -> Trial:
         )
     trial.unblinded_at = timezone.now()
     trial.unblinding_reason = reason.strip()
-    Trial.objects.filter(pk=trial.pk).update(unblinded_at=trial.unblinded_at, unblinding_reason=trial.unblinding_reason)
+    trial.save(update_fields=["unblinded_at", "unblinding_reason"])
     audit_record(actor=by, action="trial.unblind", obj=trial, trial=trial, reason=reason.strip())
     return trial
 

@@ -10,6 +10,7 @@ import pytest
 from django.db import connections
 
 from participants.models import Allocation, Participant, RandomizationSequence
+from participants import services
 from participants.services import participant_randomize
 from tests import helpers
 
@@ -99,3 +100,28 @@ def test_concurrent_minimization_loses_no_update(db):
             )
         )
         assert sequence.state["marginals"][f"condition={level}"] == dict(actual)
+
+
+def test_simultaneous_enrollments_get_unique_gapless_study_ids(db):
+    trial = helpers.open_reference_trial()
+    participants = [helpers.consented(trial) for _ in range(64)]
+    contact = services.ContactInput(full_name="Jamie Doe", email="jamie@example.org")
+    barrier = threading.Barrier(THREADS)
+    errors: list[BaseException] = []
+
+    def work(chunk: list[Participant]) -> None:
+        try:
+            barrier.wait()
+            for participant in chunk:
+                services.participant_enroll(participant=participant, contact=contact, by=None)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        list(pool.map(work, [participants[i::THREADS] for i in range(THREADS)]))
+
+    assert errors == []
+    ids = sorted(Participant.objects.filter(trial=trial).values_list("study_id", flat=True))
+    assert ids == [f"TB-{n:04d}" for n in range(1, 65)]
