@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connections
 
-from participants.models import Allocation, Participant, RandomizationSequence
 from participants import services
+from participants.models import Allocation, Participant, RandomizationSequence
 from participants.services import participant_randomize
 from tests import helpers
 
