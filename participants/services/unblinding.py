@@ -25,7 +25,8 @@ def participant_unblind(*, participant: Participant, reason: str, by: Actor) -> 
     user = actor_user(by)
     if user is None:
         raise DomainError("Unblinding needs a named, signed-in person.", code="not_authenticated")
-    allocation: Allocation | None = Allocation.objects.select_related("arm", "participant__trial").filter(participant=participant).first()
+    allocations = Allocation.objects.select_related("arm", "participant__trial")
+    allocation: Allocation | None = allocations.filter(participant=participant).first()
     if allocation is None:
         raise DomainError(f"Participant {participant} has not been randomized; there is nothing to unblind.")
     trial = allocation.participant.trial
