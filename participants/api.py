@@ -3,7 +3,7 @@ status, emergency unblinding, contact details. Views validate, call one service,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import django_filters
 from django.shortcuts import get_object_or_404
@@ -73,11 +73,11 @@ class ParticipantDetailOut(ParticipantOut):
     consent_required_version = serializers.SerializerMethodField()
 
     def _required_document(self, participant: Participant) -> ConsentDocument | None:
-        cache = self.context.setdefault("consent_required", {})
-        if participant.pk not in cache:
-            cache[participant.pk] = selectors.consent_required_document(participant)
-        document: ConsentDocument | None = cache[participant.pk]
-        return document
+        # Both consent fields need the same lookup: do it once per participant and response.
+        memo = participant.__dict__
+        if "_consent_required" not in memo:
+            memo["_consent_required"] = selectors.consent_required_document(participant)
+        return cast(ConsentDocument | None, memo["_consent_required"])
 
     def get_consent_current(self, participant: Participant) -> bool:
         return self._required_document(participant) is None

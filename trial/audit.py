@@ -13,6 +13,16 @@ from trial.models import AuditEvent, Trial
 Actor = AbstractBaseUser | AnonymousUser | None
 
 
+# The design's secrets: never written to the audit trail, which investigators read.
+SECRET_FIELDS = frozenset({"block_sizes", "minimization_probability"})
+REDACTED_FIELDS = SECRET_FIELDS | {"blinded_label"}
+HIDDEN = "(hidden)"
+
+
+def redact(changes: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: [HIDDEN, HIDDEN] if k in REDACTED_FIELDS else v for k, v in changes.items()}
+
+
 def actor_user(actor: Actor) -> User | None:
     """The signed-in user behind an action, or None for the system (management commands, anonymous)."""
     return actor if isinstance(actor, User) and actor.is_authenticated else None
@@ -60,6 +70,6 @@ def audit_record(
         object_type=obj._meta.label_lower,
         object_id=str(obj.pk),
         object_label=str(obj)[:200],
-        changes=_jsonable(dict(changes or {})),
+        changes=_jsonable(redact(changes or {})),
         reason=reason,
     )

@@ -69,6 +69,39 @@ def test_arms_factors_and_levels_freeze_when_recruiting_starts(trial):
     assert trial.arms.count() == 2
 
 
+def test_the_screening_question_behind_a_factor_freezes_with_the_design(trial):
+    source = trial.screening_fields.get(code="condition")
+    source.choices = ["MDD", "GAD"]
+    with pytest.raises(IntegrityLocked, match="sets a stratification factor"):
+        source.save()
+    with pytest.raises(IntegrityLocked):
+        source.delete()
+    other = trial.screening_fields.get(code="age")
+    other.label = "Age (years)"
+    other.save()  # other questions may be amended
+    assert trial.screening_fields.get(code="condition").choices == ["MDD", "GAD", "CHR-FED"]
+
+
+def test_a_published_consent_document_keeps_its_reconsent_requirement(trial):
+    document = ConsentDocument.objects.get(trial=trial)
+    document.requires_reconsent = True
+    with pytest.raises(IntegrityLocked):
+        document.save()
+
+
+def test_the_audit_trail_never_holds_the_design_secrets(trial):
+    from trial.audit import audit_record
+
+    event = audit_record(
+        actor=None,
+        action="test",
+        obj=trial,
+        trial=trial,
+        changes={"block_sizes": [[2, 4], [4, 6]], "title": ["a", "b"]},
+    )
+    assert event.changes == {"block_sizes": ["(hidden)", "(hidden)"], "title": ["a", "b"]}
+
+
 def test_sites_can_join_a_recruiting_trial(trial):
     Site.objects.create(trial=trial, code="clinic-b", name="Clinic B")
     assert trial.sites.count() == 2
@@ -80,7 +113,8 @@ def test_a_trial_cannot_open_with_an_incomplete_design(draft):
     draft.consent_documents.all().delete()
     with pytest.raises(DomainError) as caught:
         trial_set_status(trial=draft, status="recruiting", by=None)
-    assert "Block size 3 is not a positive multiple of 2" in caught.value.message
+    assert "block sizes are not all positive multiples of 2" in caught.value.message
+    assert "3" not in caught.value.message  # the sizes are a secret from most roles
     assert "consent document" in caught.value.message
     assert Trial.objects.get(pk=draft.pk).status == "draft"
 

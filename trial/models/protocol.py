@@ -133,8 +133,12 @@ class Trial(models.Model):
         if self.randomization_method == RandomizationMethod.STRATIFIED_BLOCK and len(arms) >= 2:
             try:
                 validate_block_sizes(arms, self.block_sizes)
-            except ValueError as exc:
-                problems.append(str(exc))
+            except ValueError:
+                # Not the sizes themselves: this message reaches roles that must not learn them.
+                problems.append(
+                    f"The block sizes are not all positive multiples of {sum(a.ratio for a in arms)}, "
+                    "the sum of the allocation ratios."
+                )
         fields, rules = self.screening_specs()
         fields_by_code = {f.code: f for f in fields}
         for factor in self.factor_specs():
@@ -326,11 +330,34 @@ class ScreeningField(models.Model):
     def __str__(self) -> str:
         return self.label
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self._refuse_if_stratum_source("changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        self._refuse_if_stratum_source("deleted")
+        return super().delete(*args, **kwargs)
+
     def clean(self) -> None:
         if self.kind == FieldKind.CHOICE and (
             not isinstance(self.choices, list) or not self.choices or not all(isinstance(c, str) for c in self.choices)
         ):
             raise ValidationError({"choices": "A choice field needs a list of text values."})
+
+    def _refuse_if_stratum_source(self, verb: str) -> None:
+        """The question a stratification factor takes its level from freezes with the design: changing
+        its choices or kind would make every later screening fail or fall outside the strata."""
+        trial = Trial.objects.get(pk=self.trial_id)
+        if not trial.design_frozen:
+            return
+        codes = {self.code}
+        if self.pk:
+            codes |= set(ScreeningField.objects.filter(pk=self.pk).values_list("code", flat=True))
+        if trial.factors.filter(code__in=codes).exists():
+            raise IntegrityLocked(
+                f"Trial {trial.slug} is {trial.status}: screening question {self.code!r} sets a stratification "
+                f"factor and cannot be {verb}."
+            )
 
     def spec(self) -> eligibility.FieldSpec:
         return eligibility.FieldSpec(
@@ -398,12 +425,9 @@ class ConsentDocument(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk:
-            stored = ConsentDocument.objects.filter(pk=self.pk).values("version", "text", "trial_id").first()
-            if stored and (stored["version"], stored["text"], stored["trial_id"]) != (
-                self.version,
-                self.text,
-                self.trial_id,
-            ):
+            fields = ("version", "title", "text", "requires_reconsent", "trial_id")
+            stored = ConsentDocument.objects.filter(pk=self.pk).values(*fields).first()
+            if stored and tuple(stored[f] for f in fields) != tuple(getattr(self, f) for f in fields):
                 raise IntegrityLocked(
                     "A published consent document cannot be edited; publish a new version.", field="text"
                 )
