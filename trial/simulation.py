@@ -12,6 +12,7 @@ true arm is among them. The chance rate is what guessing the largest arm every t
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from collections.abc import Sequence
@@ -55,9 +56,24 @@ class SimulationReport:
     correct_guess_rate: float
     chance_rate: float
     excess_correct_guesses: float
+    # Monte Carlo standard error of correct_guess_rate: the SD of the per-trial rates over sqrt(simulations).
+    correct_guess_rate_se: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def _check_shares(factors: Sequence[FactorSpec]) -> None:
+    for factor in factors:
+        if not factor.shares:
+            continue
+        if len(factor.shares) != len(factor.levels):
+            raise ValueError(
+                f"Factor {factor.code!r}: {len(factor.shares)} shares for {len(factor.levels)} levels "
+                f"({', '.join(factor.levels)})."
+            )
+        if any(not math.isfinite(share) or share < 0 for share in factor.shares) or sum(factor.shares) <= 0:
+            raise ValueError(f"Factor {factor.code!r}: level shares must be non-negative numbers with a positive sum.")
 
 
 def _draw_levels(factors: Sequence[FactorSpec], rng: random.Random) -> dict[str, str]:
@@ -92,14 +108,17 @@ def simulate(
     if simulations < 1:
         raise ValueError("simulations must be at least 1.")
     sizes = validate_block_sizes(arms, block_sizes) if method == METHOD_BLOCK else []
+    _check_shares(factors)
     rng = random.Random(seed)
     factor_codes = [f.code for f in factors]
     finals: list[float] = []
     maxima: list[float] = []
     stratum_finals: list[float] = []
     correct_total = 0.0
+    trial_rates: list[float] = []
 
     for _ in range(simulations):
+        correct_before = correct_total
         counts = {a.code: 0 for a in arms}
         strata_counts: dict[str, dict[str, int]] = {}
         block_states: dict[str, BlockState] = {}
@@ -126,6 +145,7 @@ def simulate(
             counts[draw.arm] += 1
             in_stratum[draw.arm] += 1
             worst = max(worst, imbalance(arms, counts))
+        trial_rates.append((correct_total - correct_before) / participants)
         finals.append(imbalance(arms, counts))
         maxima.append(worst)
         stratum_finals.append(sum(imbalance(arms, c) for c in strata_counts.values()))
@@ -149,6 +169,7 @@ def simulate(
         correct_guess_rate=rate,
         chance_rate=chance,
         excess_correct_guesses=(rate - chance) * participants,
+        correct_guess_rate_se=statistics.stdev(trial_rates) / math.sqrt(simulations) if simulations > 1 else 0.0,
     )
 
 
