@@ -179,6 +179,41 @@ if not DEBUG and not TESTING:
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# Where links in messages point (participant questionnaire links, alert links for clinicians).
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+
+# Safety: unacknowledged alerts escalate after these many hours (urgent: PHQ-9 item 9 = 3, chatbot crisis).
+SAFETY_ESCALATION_HOURS = float(os.environ.get("SAFETY_ESCALATION_HOURS", "24"))
+SAFETY_ESCALATION_HOURS_URGENT = float(os.environ.get("SAFETY_ESCALATION_HOURS_URGENT", "1"))
+
+# Crisis resources shown on every participant page, and at once after a risk answer (PHQ-9 item 9).
+# US defaults; a trial elsewhere replaces them (assessments.views.crisis_resources_for is the per-trial hook).
+CRISIS_RESOURCES: list[dict[str, str]] = [
+    {"name": "988 Suicide & Crisis Lifeline", "action": "Call or text 988", "href": "tel:988"},
+    {"name": "Emergency services", "action": "Call 911", "href": "tel:911"},
+]
+
+# Questionnaires: invitations and reminders go out at this local hour of the participant; reminders on
+# these days after a questionnaire opens, until it is completed or its window closes.
+ASSESSMENT_SEND_HOUR = int(os.environ.get("ASSESSMENT_SEND_HOUR", "9"))
+ASSESSMENT_REMINDER_DAYS = [int(d) for d in env_list("ASSESSMENT_REMINDER_DAYS", "2,5")]
+
+# Instruments: definitions beyond the built-in ones (fixtures/instruments), and the item wording of
+# licensed instruments, which the repository does not ship (docs/instruments.md).
+INSTRUMENT_DIRS = env_list("INSTRUMENT_DIRS")
+INSTRUMENT_WORDING_FILES = env_list("INSTRUMENT_WORDING_FILES")
+
+# Messages: SMS through a pluggable backend (console by default); the outbox retries with back-off.
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "participants.messaging.ConsoleSmsBackend")
+OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "8"))
+OUTBOX_LEASE_SECONDS = int(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))
+
+CELERY_BEAT_SCHEDULE = {
+    "sweep-assessments": {"task": "assessments.tasks.sweep", "schedule": 60.0},
+    "escalate-safety-alerts": {"task": "participants.tasks.escalate_safety_alerts", "schedule": 60.0},
+    "deliver-outbox": {"task": "participants.tasks.deliver_outbox", "schedule": 60.0},
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

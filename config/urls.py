@@ -3,7 +3,9 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from assessments import api as assessments_api
 from participants import api as participants_api
+from participants import api_chatbot, api_safety
 from trial import api as trial_api
 
 trial_urls: list[URLPattern | URLResolver] = [
@@ -28,11 +30,29 @@ trial_urls: list[URLPattern | URLResolver] = [
     path("participants/<int:pk>/complete/", participants_api.CompleteView.as_view(), name="participant-complete"),
     path("participants/<int:pk>/unblind/", participants_api.UnblindView.as_view(), name="participant-unblind"),
     path("participants/<int:pk>/contact/", participants_api.ContactView.as_view(), name="participant-contact"),
+    path("participants/<int:pk>/engagement/", api_safety.EngagementView.as_view(), name="participant-engagement"),
+    path("participants/<int:pk>/assessments/", assessments_api.AssessmentListView.as_view(), name="assessments"),
+    path(
+        "participants/<int:pk>/assessments/<int:assessment_id>/responses/",
+        assessments_api.SubmitView.as_view(),
+        name="assessment-submit",
+    ),
+    path("responses/<int:response_id>/corrections/", assessments_api.CorrectView.as_view(), name="response-correct"),
+    path("safety-alerts/", api_safety.SafetyAlertListView.as_view(), name="safety-alerts"),
+    path("safety-alerts/<int:alert_id>/acknowledge/", api_safety.AcknowledgeView.as_view(), name="alert-acknowledge"),
+    path("safety-alerts/<int:alert_id>/contact/", api_safety.AlertContactView.as_view(), name="alert-contact"),
+    path("safety-alerts/<int:alert_id>/resolve/", api_safety.ResolveView.as_view(), name="alert-resolve"),
+]
+
+chatbot_urls: list[URLPattern | URLResolver] = [
+    path("sessions/", api_chatbot.EngagementSessionView.as_view(), name="chatbot-sessions"),
+    path("crisis-flags/", api_chatbot.CrisisFlagView.as_view(), name="chatbot-crisis-flags"),
 ]
 
 api_v1: list[URLPattern | URLResolver] = [
     path("trials/", trial_api.TrialListView.as_view(), name="trial-list"),
     path("trials/<slug:slug>/", include(trial_urls)),
+    path("chatbot/<slug:slug>/", include(chatbot_urls)),
 ]
 
 urlpatterns = [

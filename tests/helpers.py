@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from assessments.instruments import get_instrument
+from assessments.models import ScheduledAssessment
+from assessments.services.submission import response_submit
 from participants import services
 from participants.models import Participant
 from trial.models import Trial, TrialMembership
@@ -59,8 +62,26 @@ def enrolled(trial: Trial, by: Any = None, condition: str = "MDD") -> Participan
     return services.participant_enroll(participant=participant, contact=contact, by=by)
 
 
-def randomized(trial: Trial, by: Any = None, condition: str = "MDD") -> Participant:
+def lowest_answers(code: str) -> dict[str, int | float]:
+    """Every item of an instrument answered with its first option (PHQ-9 item 9 = 0: no alert)."""
+    return {item.key: item.options[0].value for item in get_instrument(code).items}
+
+
+def complete_baseline(participant: Participant) -> None:
+    for assessment in ScheduledAssessment.objects.filter(participant=participant, visit__anchor="enrollment"):
+        for code in assessment.instruments:
+            response_submit(assessment=assessment, instrument_code=code, answers=lowest_answers(code), source="api")
+
+
+def ready_to_randomize(trial: Trial, by: Any = None, condition: str = "MDD") -> Participant:
+    """Enrolled, with the baseline questionnaires completed."""
     participant = enrolled(trial, by, condition)
+    complete_baseline(participant)
+    return participant
+
+
+def randomized(trial: Trial, by: Any = None, condition: str = "MDD") -> Participant:
+    participant = ready_to_randomize(trial, by, condition)
     services.participant_randomize(participant=participant, by=by)
     participant.refresh_from_db()
     return participant

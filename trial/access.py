@@ -22,6 +22,7 @@ class Capability(StrEnum):
     VIEW_AUDIT = "view_audit"
     UNBLIND_PARTICIPANT = "unblind_participant"
     VIEW_DESIGN_SECRETS = "view_design_secrets"  # block sizes and sequence state
+    HANDLE_SAFETY = "handle_safety"  # the safety alert queue: acknowledge, contact, resolve
 
 
 ALL = frozenset(Capability)
@@ -35,11 +36,14 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.VIEW_CONTACT,
             Capability.VIEW_AUDIT,
             Capability.UNBLIND_PARTICIPANT,
+            Capability.HANDLE_SAFETY,
         }
     ),
     Role.BLINDED_STATISTICIAN: frozenset({Capability.VIEW_TRIAL}),
     Role.UNBLINDED_STATISTICIAN: frozenset({Capability.VIEW_TRIAL, Capability.VIEW_DESIGN_SECRETS}),
-    Role.SAFETY_CLINICIAN: frozenset({Capability.VIEW_TRIAL, Capability.VIEW_CONTACT, Capability.UNBLIND_PARTICIPANT}),
+    Role.SAFETY_CLINICIAN: frozenset(
+        {Capability.VIEW_TRIAL, Capability.VIEW_CONTACT, Capability.UNBLIND_PARTICIPANT, Capability.HANDLE_SAFETY}
+    ),
     # The administrator sets the trial up and runs it, but does not enroll: whoever enrolls must not
     # see the block sizes, so the two never sit in one role.
     Role.ADMINISTRATOR: frozenset(ALL - {Capability.ENROLL}),

@@ -24,6 +24,7 @@ from trial.models import (
     Trial,
     TrialStatus,
     VisitDefinition,
+    VisitInstrument,
 )
 
 TEMPLATE_DIR = Path(settings.BASE_DIR) / "fixtures" / "trials"
@@ -129,8 +130,24 @@ def trial_create_from_template(
         factor = _build(StratificationFactor, f"factors[{i}]", {"order": i, **item}, trial=trial)
         for j, level in enumerate(levels):
             _build(FactorLevel, f"factors[{i}].levels[{j}]", {"order": j, **level}, factor=factor)
+    arms = {arm.code: arm for arm in trial.arms.all()}
     for i, item in enumerate(_items(children, "visits")):
-        _build(VisitDefinition, f"visits[{i}]", {"order": i, **item}, trial=trial)
+        item = dict(item) if isinstance(item, dict) else item
+        instruments = item.pop("instruments", []) if isinstance(item, dict) else []
+        visit = _build(VisitDefinition, f"visits[{i}]", {"order": i, **item}, trial=trial)
+        if not isinstance(instruments, list):
+            raise TemplateInvalid(f"visits[{i}].instruments: expected a list.")
+        for j, entry in enumerate(instruments):
+            where = f"visits[{i}].instruments[{j}]"
+            entry = {"instrument_code": entry} if isinstance(entry, str) else dict(entry)
+            arm_code = entry.pop("arm", None)
+            if arm_code is not None and arm_code not in arms:
+                raise TemplateInvalid(f"{where}: no arm {arm_code!r} (arms: {', '.join(arms)}).")
+            if "code" in entry:
+                entry["instrument_code"] = entry.pop("code")
+            _build(
+                VisitInstrument, where, {"order": j, **entry}, visit=visit, arm=arms.get(arm_code) if arm_code else None
+            )
     for i, item in enumerate(_items(children, "screening_fields")):
         _build(ScreeningField, f"screening_fields[{i}]", {"order": i, **item}, trial=trial)
     for i, item in enumerate(_items(children, "eligibility_rules")):

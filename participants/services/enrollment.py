@@ -12,6 +12,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from participants import events
 from participants.models import Consent, ContactDetails, Participant, Status, StatusChange, StudyIdCounter
 from participants.services.common import (
     lock_participant,
@@ -228,6 +229,7 @@ def participant_enroll(*, participant: Participant, contact: ContactInput, by: A
         trial=participant.trial,
         changes={"status": [Status.CONSENTED, Status.ENROLLED], "study_id": [None, participant.study_id]},
     )
+    events.participant_enrolled.send(sender=Participant, participant=participant, by=by)
     return participant
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from participants import events
 from participants.models import Participant, Status
 from participants.services.common import lock_participant, step
 from trial.audit import Actor, audit_record
@@ -28,6 +29,9 @@ def _end(participant: Participant, status: str, *, by: Actor, reason: str, actio
             trial=participant.trial,
             changes={"status": [previous, status]},
             reason=reason,
+        )
+        events.participant_follow_up_ended.send(
+            sender=Participant, participant=participant, status=status, reason=reason, by=by
         )
     return participant
 
@@ -64,4 +68,5 @@ def participant_return(*, participant: Participant, reason: str, by: Actor) -> P
         changes={"status": [Status.LOST_TO_FOLLOW_UP, Status.RANDOMIZED]},
         reason=reason,
     )
+    events.participant_returned.send(sender=Participant, participant=participant, by=by)
     return participant

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from participants import events
 from participants.models import Allocation, Participant, RandomizationSequence, Status
 from participants.services.common import (
     lock_participant,
@@ -83,6 +84,8 @@ def participant_randomize(
         require_recruiting(trial, "randomize")
         if participant.status == Status.ENROLLED:
             require_current_consent(participant, "be randomized")
+            for check in events.randomization_preconditions:
+                check(participant=participant)
         step(participant, Status.RANDOMIZED, by=by)
         draw, sequence = _draw(trial, participant, rng or procedures.live_rng())
         now = timezone.now()
@@ -109,4 +112,5 @@ def participant_randomize(
             trial=trial,
             changes={"status": [Status.ENROLLED, Status.RANDOMIZED], "allocation_id": [None, allocation.pk]},
         )
+        events.participant_randomized.send(sender=Participant, participant=participant, allocation=allocation, by=by)
     return allocation

@@ -88,6 +88,10 @@ def test_it_runs_screening_to_randomization_through_the_admin(carol: Client, tri
         "America/New_York",
     )
 
+    refused = carol.post(url("randomize", participant))
+    assert "baseline questionnaires are completed" in " ".join(refused.context["form"].non_field_errors())
+    helpers.complete_baseline(participant)  # the participant fills them from their link
+
     confirm = carol.get(url("randomize", participant))
     assert confirm.status_code == 200
     assert not Allocation.objects.filter(participant=participant).exists()  # a GET never randomizes
@@ -173,7 +177,7 @@ def test_it_refuses_enrollment_without_a_way_to_reach_the_participant(carol: Cli
 
 
 def test_a_second_randomization_is_an_error_on_the_page_not_a_second_allocation(carol: Client, trial: Trial) -> None:
-    participant = helpers.enrolled(trial)
+    participant = helpers.ready_to_randomize(trial)
     assert carol.post(url("randomize", participant)).status_code == 200
     again = carol.post(url("randomize", participant))
     assert again.status_code == 200

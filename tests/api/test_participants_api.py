@@ -39,6 +39,18 @@ def test_a_coordinator_runs_the_whole_enrollment_through_the_api(api, coordinato
     assert enrolled.json()["study_id"] == "TB-0001"
     assert "email" not in json.dumps(enrolled.json())  # contact details stay behind their own endpoint
 
+    too_early = client.post(f"{BASE}/participants/{pk}/randomize/")
+    assert too_early.status_code == 400 and too_early.json()["code"] == "baseline_incomplete"
+    (baseline,) = client.get(f"{BASE}/participants/{pk}/assessments/").json()
+    assert baseline["visit"] == "baseline" and baseline["status"] == "open"
+    for code in baseline["instruments"]:
+        submitted = client.post(
+            f"{BASE}/participants/{pk}/assessments/{baseline['id']}/responses/",
+            {"instrument": code, "answers": helpers.lowest_answers(code)},
+            format="json",
+        )
+        assert submitted.status_code == 201, submitted.content
+
     randomized = client.post(f"{BASE}/participants/{pk}/randomize/")
     assert randomized.status_code == 201
     body = randomized.json()
@@ -61,7 +73,7 @@ def _keys(value: object) -> set[str]:
 
 
 def test_responses_to_enrolling_staff_never_reveal_the_block_structure(api, coordinator, trial):
-    participant = helpers.enrolled(trial)
+    participant = helpers.ready_to_randomize(trial)
     client = api(coordinator)
     bodies = [
         client.post(f"{BASE}/participants/{participant.pk}/randomize/").json(),

@@ -128,7 +128,7 @@ def _participant(trial, state: str):
     if state == "consented":
         return helpers.consented(trial)
     if state == "enrolled":
-        return helpers.enrolled(trial)
+        return helpers.ready_to_randomize(trial)
     participant = helpers.randomized(trial)
     if state == "lost":
         services.participant_mark_lost(participant=participant, reason="No reply", by=None)

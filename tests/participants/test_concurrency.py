@@ -63,7 +63,7 @@ def _assert_sound_sequences(trial, expected_per_stratum: dict[str, int]) -> None
 def test_hundreds_of_simultaneous_randomizations_never_break_a_block(db):
     trial = helpers.open_reference_trial()
     conditions = ["MDD"] * 240 + ["GAD"] * 30 + ["CHR-FED"] * 30
-    participants = [helpers.enrolled(trial, condition=c) for c in conditions]
+    participants = [helpers.ready_to_randomize(trial, condition=c) for c in conditions]
 
     errors = _randomize_all(participants)
 
@@ -75,7 +75,7 @@ def test_hundreds_of_simultaneous_randomizations_never_break_a_block(db):
 
 def test_racing_to_randomize_one_participant_allocates_once(db):
     trial = helpers.open_reference_trial()
-    participant = helpers.enrolled(trial)
+    participant = helpers.ready_to_randomize(trial)
 
     errors = _randomize_all([participant] * THREADS)
 
@@ -87,7 +87,7 @@ def test_racing_to_randomize_one_participant_allocates_once(db):
 def test_concurrent_minimization_loses_no_update(db):
     trial = helpers.open_reference_trial(slug="minimized", randomization_method="minimization")
     conditions = ["MDD", "GAD", "CHR-FED"] * 40
-    participants = [helpers.enrolled(trial, condition=c) for c in conditions]
+    participants = [helpers.ready_to_randomize(trial, condition=c) for c in conditions]
 
     assert _randomize_all(participants) == []
 

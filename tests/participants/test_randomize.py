@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_it_allocates_an_enrolled_participant_and_records_how(trial, coordinator):
-    participant = helpers.enrolled(trial)
+    participant = helpers.ready_to_randomize(trial)
     allocation = participant_randomize(participant=participant, by=coordinator)
     participant.refresh_from_db()
     assert participant.status == Status.RANDOMIZED
@@ -106,7 +106,7 @@ def test_postgres_refuses_to_delete_an_allocation_in_raw_sql(trial):
 
 
 def test_the_audit_trail_records_the_randomization_but_not_the_arm(trial, coordinator):
-    participant = helpers.enrolled(trial)
+    participant = helpers.ready_to_randomize(trial)
     allocation = participant_randomize(participant=participant, by=coordinator)
     event = AuditEvent.objects.get(action="participant.randomize")
     assert event.actor == coordinator
@@ -158,7 +158,7 @@ def test_minimization_keeps_each_condition_balanced(db):
     )
     rng = random.Random(7)
     for i in range(45):
-        participant = helpers.enrolled(trial, condition=["MDD", "GAD", "CHR-FED"][i % 3])
+        participant = helpers.ready_to_randomize(trial, condition=["MDD", "GAD", "CHR-FED"][i % 3])
         participant_randomize(participant=participant, by=None, rng=rng)
     for level in ("MDD", "GAD", "CHR-FED"):
         counts = Counter(

@@ -12,6 +12,8 @@ from trial.models.protocol import (
     Trial,
     TrialStatus,
     VisitDefinition,
+    VisitInstrument,
+    register_design_check,
 )
 
 __all__ = [
@@ -29,4 +31,6 @@ __all__ = [
     "TrialMembership",
     "TrialStatus",
     "VisitDefinition",
+    "VisitInstrument",
+    "register_design_check",
 ]

@@ -8,6 +8,7 @@ forms show it as a form error.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
@@ -159,6 +160,8 @@ class Trial(models.Model):
             problems.append("Publish a consent document before recruiting.")
         if not self.visits.exists():
             problems.append("Define the visit schedule (at least the baseline visit).")
+        for check in design_checks:
+            problems.extend(check(self))
         for rule in rules:
             try:
                 eligibility.validate_rule(rule, fields)
@@ -305,6 +308,39 @@ class VisitDefinition(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class VisitInstrument(models.Model):
+    """An instrument due at a visit, for every arm or only one (the alliance scale in the chatbot arm).
+    The code names an instrument definition of the assessments app, which checks it exists."""
+
+    visit = models.ForeignKey(VisitDefinition, on_delete=models.CASCADE, related_name="instruments")
+    instrument_code = models.CharField(max_length=20, validators=[code_validator])
+    arm = models.ForeignKey(
+        Arm, on_delete=models.CASCADE, null=True, blank=True, related_name="+", help_text="Only this arm (blank: all)."
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["visit", "instrument_code", "arm"], name="visit_instrument_unique"),
+        ]
+
+    def __str__(self) -> str:
+        only = f" ({self.arm.code} arm only)" if self.arm is not None else ""
+        return f"{self.visit}: {self.instrument_code}{only}"
+
+
+# Checks that higher apps add to a trial's design (e.g. that each visit's instrument codes exist). Each
+# returns the problems it finds, as sentences; trial_set_status refuses to open while there are any.
+DesignCheck = Callable[["Trial"], list[str]]
+design_checks: list[DesignCheck] = []
+
+
+def register_design_check(check: DesignCheck) -> None:
+    if check not in design_checks:
+        design_checks.append(check)
 
 
 class FieldKind(models.TextChoices):

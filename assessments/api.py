@@ -1,0 +1,125 @@
+"""API for questionnaires: a participant's visits and responses; submitting answers (staff entering a
+paper form, or a script importing); corrections. Every write goes through assessments.services.submission,
+the same code as the participant's pages, so scoring and safety alerts never differ by path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response as ApiResponse
+from rest_framework.views import APIView
+
+from assessments.models import Response, ResponseSource, ScheduledAssessment
+from assessments.services import submission
+from participants.api import ParticipantScopedMixin
+from trial import access
+from trial.access import ArmView, Capability
+from trial.api import TrialScopedMixin
+from trial.models import VisitInstrument
+
+
+class ResponseOut(serializers.ModelSerializer[Response]):
+    instrument = serializers.CharField(source="instrument_code")
+
+    class Meta:
+        model = Response
+        fields = [
+            "id", "instrument", "version", "answers", "total", "subscales", "band", "flags", "prorated", "source",
+            "submitted_at", "correction_reason",
+        ]  # fmt: skip
+
+
+class AssessmentOut(serializers.ModelSerializer[ScheduledAssessment]):
+    visit = serializers.CharField(source="visit.code")
+    week = serializers.IntegerField(source="visit.week")
+    instruments = serializers.SerializerMethodField()
+    responses = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ScheduledAssessment
+        fields = [
+            "id", "visit", "week", "status", "instruments", "due_at", "opens_at", "closes_at", "opened_at",
+            "completed_at", "ended_reason", "reminders_sent", "responses",
+        ]  # fmt: skip
+
+    def _shown(self, code: str) -> bool:
+        return code not in self.context["hidden_codes"]
+
+    def get_instruments(self, assessment: ScheduledAssessment) -> list[str]:
+        return [code for code in assessment.instruments if self._shown(code)]
+
+    def get_responses(self, assessment: ScheduledAssessment) -> list[dict[str, Any]]:
+        latest: dict[str, Response] = {}
+        for response in assessment.responses.all():
+            if self._shown(response.instrument_code):
+                latest[response.instrument_code] = response  # ordered by version: the last is current
+        return list(ResponseOut(list(latest.values()), many=True).data)
+
+
+def arm_specific_codes(trial: Any) -> set[str]:
+    """Instruments given to one arm only: seeing them would reveal the arm."""
+    return set(
+        VisitInstrument.objects.filter(visit__trial=trial, arm__isnull=False).values_list("instrument_code", flat=True)
+    )
+
+
+class AssessmentListView(ParticipantScopedMixin, APIView):
+    @extend_schema(responses=AssessmentOut(many=True), tags=["assessments"])
+    def get(self, request: Request, slug: str, pk: int) -> ApiResponse:
+        participant = self.participant()
+        rows = (
+            ScheduledAssessment.objects.filter(participant=participant)
+            .select_related("visit")
+            .prefetch_related("responses")
+            .order_by("due_at")
+        )
+        view = access.arm_view(self.roles, self.trial)
+        hidden = set() if view == ArmView.REAL else arm_specific_codes(self.trial)
+        return ApiResponse(AssessmentOut(rows, many=True, context={"hidden_codes": hidden}).data)
+
+
+class SubmitIn(serializers.Serializer[Any]):
+    instrument = serializers.CharField(max_length=20)
+    answers = serializers.DictField(help_text='Item key -> numeric value, e.g. {"phq9_1": 2}; omit unanswered items.')
+    source = serializers.ChoiceField(  # type: ignore[assignment]  # a field named like Field.source
+        choices=[ResponseSource.API, ResponseSource.IMPORT, ResponseSource.STAFF], default=ResponseSource.API
+    )
+
+
+class SubmitView(ParticipantScopedMixin, APIView):
+    capability = Capability.ENROLL
+
+    @extend_schema(request=SubmitIn, responses={201: ResponseOut}, tags=["assessments"])
+    def post(self, request: Request, slug: str, pk: int, assessment_id: int) -> ApiResponse:
+        assessment = get_object_or_404(ScheduledAssessment, pk=assessment_id, participant=self.participant())
+        data = SubmitIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        response = submission.response_submit(
+            assessment=assessment,
+            instrument_code=data.validated_data["instrument"],
+            answers=data.validated_data["answers"],
+            source=data.validated_data["source"],
+            by=request.user,
+        )
+        return ApiResponse(ResponseOut(response).data, status=201)
+
+
+class CorrectIn(serializers.Serializer[Any]):
+    answers = serializers.DictField()
+    reason = serializers.CharField()
+
+
+class CorrectView(TrialScopedMixin, APIView):
+    capability = Capability.ENROLL
+
+    @extend_schema(request=CorrectIn, responses={201: ResponseOut}, tags=["assessments"])
+    def post(self, request: Request, slug: str, response_id: int) -> ApiResponse:
+        response = get_object_or_404(Response, pk=response_id, assessment__participant__trial=self.trial)
+        data = CorrectIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        corrected = submission.response_correct(response=response, by=request.user, **data.validated_data)
+        return ApiResponse(ResponseOut(corrected).data, status=201)

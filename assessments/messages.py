@@ -1,0 +1,56 @@
+"""Invitation and reminder messages, written at send time: a link minted then, the current contact
+details, and nothing at all if the participant withdrew or the questionnaire is no longer open."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from assessments.models import AssessmentStatus, ScheduledAssessment
+from assessments.services.links import link_create
+from assessments.services.scheduling import INVITATION_KIND, participant_tz
+from participants.messaging import Rendered
+from participants.models import Channel, ContactDetails, OutboxMessage, Status
+
+ACTIVE = (Status.ENROLLED, Status.RANDOMIZED, Status.LOST_TO_FOLLOW_UP)
+
+
+def render_assessment_message(message: OutboxMessage) -> Rendered | None:
+    assessment = (
+        ScheduledAssessment.objects.select_related("participant__trial", "visit")
+        .filter(pk=message.context["assessment"])
+        .first()
+    )
+    now = timezone.now()
+    if assessment is None or assessment.status != AssessmentStatus.OPEN or assessment.closes_at <= now:
+        return None
+    participant = assessment.participant
+    if participant.status not in ACTIVE:
+        return None
+    contact = ContactDetails.objects.filter(participant=participant).first()
+    if contact is None:
+        return None
+    to = contact.email if message.channel == Channel.EMAIL else contact.phone
+    if not to:
+        return None
+    trial = participant.trial
+    url = link_create(assessment=assessment)
+    closes = assessment.closes_at.astimezone(participant_tz(participant))
+    first_name = contact.full_name.split()[0]
+    if message.kind == INVITATION_KIND:
+        subject = f"{trial.title}: your {assessment.visit.name.lower()} questionnaires"
+        opening = f"Hello {first_name},\n\nIt is time for your {assessment.visit.name.lower()} questionnaires."
+    else:
+        subject = f"Reminder: {trial.title} questionnaires"
+        opening = (
+            f"Hello {first_name},\n\nA reminder: your {assessment.visit.name.lower()} questionnaires are still open."
+        )
+    if message.channel == Channel.SMS:
+        body = f"{trial.title}: your questionnaires are ready until {closes:%b %d}. {url}"
+        return Rendered(to=to, subject=subject, body=body)
+    body = (
+        f"{opening} They take about ten minutes.\n\n{url}\n\n"
+        f"The link is personal and works until {closes:%A %B %d, %Y}.\n\n"
+        "If you are in crisis or thinking of harming yourself, call or text 988 (Suicide & Crisis Lifeline) "
+        "or call 911.\n"
+    )
+    return Rendered(to=to, subject=subject, body=body)

@@ -1,0 +1,37 @@
+"""Unguessable links for participants: 256 random bits, stored hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.utils import timezone
+
+from assessments.models import AccessLink, ScheduledAssessment
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def link_create(*, assessment: ScheduledAssessment) -> str:
+    """A new link to the assessment, valid until its window closes. Returns the full URL."""
+    token = secrets.token_urlsafe(32)
+    AccessLink.objects.create(assessment=assessment, token_hash=_digest(token), expires_at=assessment.closes_at)
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/q/{token}/"
+
+
+def link_resolve(*, token: str) -> AccessLink | None:
+    """The link behind a token, or None if the token is unknown or expired."""
+    if not token or len(token) > 100:
+        return None
+    link = (
+        AccessLink.objects.select_related("assessment__participant__trial", "assessment__visit")
+        .filter(token_hash=_digest(token))
+        .first()
+    )
+    if link is None or link.expires_at <= timezone.now():
+        return None
+    AccessLink.objects.filter(pk=link.pk).update(last_used_at=timezone.now())
+    return link

@@ -1,0 +1,149 @@
+"""Putting a participant's visits on the calendar, and taking them off.
+
+Called through the participant events (assessments.apps): enrollment schedules the visits anchored at
+enrollment (the baseline); randomization schedules the follow-ups, with the instruments of the arm; a
+withdrawal or completion cancels whatever is pending, at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from assessments.models import PENDING, AssessmentStatus, ScheduledAssessment
+from assessments.schedule import next_reminder, visit_window
+from participants.messaging import outbox_cancel, outbox_enqueue
+from participants.models import ContactDetails, Participant
+from trial.errors import DomainError
+from trial.models import Arm, VisitDefinition, VisitInstrument
+from trial.models.protocol import VisitAnchor
+
+INVITATION_KIND = "assessment_invitation"
+REMINDER_KIND = "assessment_reminder"
+
+
+def participant_tz(participant: Participant) -> ZoneInfo:
+    contact = ContactDetails.objects.filter(participant=participant).values_list("timezone", flat=True).first()
+    return ZoneInfo(contact or "UTC")
+
+
+def instruments_for(visit: VisitDefinition, arm: Arm | None) -> list[str]:
+    rows = VisitInstrument.objects.filter(visit=visit).order_by("order", "id")
+    return [r.instrument_code for r in rows if r.arm_id is None or (arm is not None and r.arm_id == arm.pk)]
+
+
+def _channel_for(participant: Participant) -> str:
+    contact = ContactDetails.objects.filter(participant=participant).first()
+    return "email" if contact is None or contact.email else "sms"
+
+
+def assessment_open(*, assessment: ScheduledAssessment, now: datetime) -> None:
+    """Open a visit (already locked or just created) and queue its invitation."""
+    tz = participant_tz(assessment.participant)
+    assessment.status = AssessmentStatus.OPEN
+    assessment.opened_at = now
+    assessment.next_reminder_at = next_reminder(
+        opened_at=now,
+        closes_at=assessment.closes_at,
+        tz=tz,
+        reminder_days=settings.ASSESSMENT_REMINDER_DAYS,
+        sent=0,
+        send_hour=settings.ASSESSMENT_SEND_HOUR,
+    )
+    assessment.save(update_fields=["status", "opened_at", "next_reminder_at"])
+    outbox_enqueue(
+        kind=INVITATION_KIND,
+        dedupe_key=f"assessment:{assessment.pk}:invite",
+        channel=_channel_for(assessment.participant),
+        participant=assessment.participant,
+        context={"assessment": assessment.pk},
+    )
+
+
+def _schedule(participant: Participant, anchor: str, anchor_at: datetime, arm: Arm | None) -> list[ScheduledAssessment]:
+    tz = participant_tz(participant)
+    now = timezone.now()
+    created = []
+    visits = VisitDefinition.objects.filter(trial_id=participant.trial_id, anchor=anchor).order_by("order", "week")
+    for visit in visits:
+        codes = instruments_for(visit, arm)
+        if not codes:
+            continue
+        window = visit_window(
+            anchor_at=anchor_at,
+            tz=tz,
+            offset_days=visit.offset_days,
+            before_days=visit.window_before_days,
+            after_days=visit.window_after_days,
+            send_hour=settings.ASSESSMENT_SEND_HOUR,
+        )
+        assessment, made = ScheduledAssessment.objects.get_or_create(
+            participant=participant,
+            visit=visit,
+            defaults={
+                "instruments": codes,
+                "due_at": window.due_at,
+                "opens_at": window.opens_at,
+                "closes_at": window.closes_at,
+            },
+        )
+        if made and window.opens_at <= now:
+            assessment_open(assessment=assessment, now=now)
+        created.append(assessment)
+    return created
+
+
+def schedule_baseline(*, participant: Participant, **_: Any) -> list[ScheduledAssessment]:
+    """At enrollment: the visits anchored at enrollment (the baseline), open at once."""
+    assert participant.enrolled_at is not None
+    return _schedule(participant, VisitAnchor.ENROLLMENT, participant.enrolled_at, arm=None)
+
+
+def schedule_follow_up(*, participant: Participant, allocation: Any, **_: Any) -> list[ScheduledAssessment]:
+    """At randomization: the follow-up visits, with the instruments of the allocated arm."""
+    return _schedule(participant, VisitAnchor.RANDOMIZATION, allocation.allocated_at, arm=allocation.arm)
+
+
+def require_completed_baseline(*, participant: Participant, **_: Any) -> None:
+    """Randomization precondition: every visit anchored at enrollment is completed."""
+    baseline = ScheduledAssessment.objects.filter(participant=participant, visit__anchor=VisitAnchor.ENROLLMENT)
+    incomplete = [a for a in baseline.select_related("visit") if a.status != AssessmentStatus.COMPLETED]
+    if incomplete:
+        names = ", ".join(f"{a.visit.name} ({a.status})" for a in incomplete)
+        raise DomainError(
+            f"Participant {participant} cannot be randomized before the baseline questionnaires are completed: "
+            f"{names}.",
+            code="baseline_incomplete",
+        )
+
+
+def assessments_cancel_pending(*, participant: Participant, status: str, reason: str = "", **_: Any) -> int:
+    """Withdrawal or completion: cancel every pending visit and unsent message, at once."""
+    if status not in ("withdrawn", "completed"):
+        return 0  # lost to follow-up: the windows stay open in case they come back
+    now = timezone.now()
+    with transaction.atomic():
+        cancelled = ScheduledAssessment.objects.filter(participant=participant, status__in=PENDING).update(
+            status=AssessmentStatus.CANCELLED, ended_at=now, ended_reason=reason or status, next_reminder_at=None
+        )
+        outbox_cancel(participant_id=participant.pk, kinds=(INVITATION_KIND, REMINDER_KIND))
+    return cancelled
+
+
+def check_visit_instruments(trial: Any) -> list[str]:
+    """Design check (run before a trial opens): every instrument a visit names is installed."""
+    from assessments.instruments import default_registry
+
+    known = set(default_registry().codes())
+    rows = VisitInstrument.objects.filter(visit__trial=trial).select_related("visit")
+    return [
+        f"Visit {row.visit.code!r} names instrument {row.instrument_code!r}, which is not installed "
+        f"(installed: {', '.join(sorted(known))})."
+        for row in rows
+        if row.instrument_code not in known
+    ]

@@ -1,0 +1,201 @@
+"""Submitting answers, from any write path: the survey page, the API, an import. One function scores
+and raises safety alerts, so no path can skip the rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from assessments.models import AssessmentStatus, DraftAnswers, Response, ScheduledAssessment
+from assessments.scoring import SAFETY_FLAGS, ScoreResult, score_instrument
+from participants.models import AlertSource
+from participants.services.safety import safety_alert_raise
+from trial.audit import Actor, actor_user, audit_record
+from trial.errors import Conflict, DomainError
+
+# One alert per signal: the severe form of item 9 supersedes the plain one in the same answers.
+URGENT_FLAGS = frozenset({"suicidal_ideation_severe"})
+
+
+def _lock(assessment: ScheduledAssessment) -> ScheduledAssessment:
+    return (
+        ScheduledAssessment.objects.select_for_update(of=("self",))
+        .select_related("participant__trial", "visit")
+        .get(pk=assessment.pk)
+    )
+
+
+def _clean(answers: Mapping[str, Any]) -> dict[str, int | float]:
+    """Raw answers as given, minus the unanswered items; values must be numbers."""
+    if not isinstance(answers, Mapping):
+        raise DomainError("Answers must be an object mapping item keys to values.", field="answers")
+    cleaned: dict[str, int | float] = {}
+    for key, value in answers.items():
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DomainError(f"{key}: must be a number, got {value!r}.", field=f"answers.{key}")
+        cleaned[str(key)] = value
+    return cleaned
+
+
+def _score(code: str, answers: dict[str, int | float]) -> ScoreResult:
+    try:
+        return score_instrument(code, answers)
+    except ValueError as exc:
+        raise DomainError(str(exc), field="answers", code="invalid_answers") from exc
+
+
+def _require_open(assessment: ScheduledAssessment, code: str, now: datetime) -> None:
+    if code not in assessment.instruments:
+        raise DomainError(
+            f"{assessment.visit.name} has no {code!r} questionnaire (due: {', '.join(assessment.instruments)}).",
+            field="instrument",
+        )
+    if assessment.status != AssessmentStatus.OPEN or now >= assessment.closes_at:
+        state = "closed" if now >= assessment.closes_at else assessment.status
+        raise DomainError(f"{assessment.visit.name} of {assessment.participant} is {state}.", code="not_open")
+
+
+def _raise_alerts(response: Response, score: ScoreResult) -> None:
+    flags = set(score.flags) & set(SAFETY_FLAGS)
+    if flags & URGENT_FLAGS:
+        flags -= {"suicidal_ideation"}
+    assessment = response.assessment
+    for flag in sorted(flags):
+        safety_alert_raise(
+            participant=assessment.participant,
+            source=AlertSource.QUESTIONNAIRE,
+            flag=flag,
+            urgent=flag in URGENT_FLAGS,
+            dedupe_key=f"assessment:{assessment.pk}:{response.instrument_code}:{flag}",
+            details={
+                "visit": assessment.visit.code,
+                "instrument": response.instrument_code,
+                "response": response.pk,
+                "version": response.version,
+                "total": score.total,
+            },
+        )
+
+
+def _store(
+    assessment: ScheduledAssessment,
+    code: str,
+    answers: dict[str, int | float],
+    score: ScoreResult,
+    *,
+    version: int,
+    source: str,
+    by: Actor,
+    reason: str = "",
+) -> Response:
+    response = Response.objects.create(
+        assessment=assessment,
+        instrument_code=code,
+        version=version,
+        answers=answers,
+        total=score.total,
+        subscales=dict(score.subscales),
+        band=score.band or "",
+        flags=sorted(score.flags),
+        prorated=score.prorated,
+        source=source,
+        submitted_by=actor_user(by),
+        correction_reason=reason,
+    )
+    _raise_alerts(response, score)
+    return response
+
+
+@transaction.atomic
+def response_submit(
+    *,
+    assessment: ScheduledAssessment,
+    instrument_code: str,
+    answers: Mapping[str, Any],
+    source: str,
+    by: Actor = None,
+    now: datetime | None = None,
+) -> Response:
+    """Record answers to one questionnaire of an open visit. Submitting the same answers again returns
+    the response already recorded (a double submit records one); different answers need a correction."""
+    now = now or timezone.now()
+    assessment = _lock(assessment)
+    cleaned = _clean(answers)
+    existing: Response | None = (
+        Response.objects.filter(assessment=assessment, instrument_code=instrument_code).order_by("-version").first()
+    )
+    if existing is not None:
+        if existing.version == 1 and existing.answers == cleaned:
+            return existing
+        raise Conflict(
+            f"{instrument_code} of {assessment} was already submitted; a change is a correction with a reason."
+        )
+    _require_open(assessment, instrument_code, now)
+    score = _score(instrument_code, cleaned)
+    response = _store(assessment, instrument_code, cleaned, score, version=1, source=source, by=by)
+    DraftAnswers.objects.filter(assessment=assessment, instrument_code=instrument_code).delete()
+    answered = set(Response.objects.filter(assessment=assessment).values_list("instrument_code", flat=True).distinct())
+    if set(assessment.instruments) <= answered:
+        assessment.status = AssessmentStatus.COMPLETED
+        assessment.completed_at = now
+        assessment.next_reminder_at = None
+        assessment.save(update_fields=["status", "completed_at", "next_reminder_at"])
+    return response
+
+
+@transaction.atomic
+def response_correct(*, response: Response, answers: Mapping[str, Any], reason: str, by: Actor) -> Response:
+    """Correct a response: a new version with the reason; the earlier versions stay as they were."""
+    if not reason.strip():
+        raise DomainError("Give the reason for the correction.", field="reason")
+    assessment = _lock(response.assessment)
+    latest = (
+        Response.objects.filter(assessment=assessment, instrument_code=response.instrument_code)
+        .order_by("-version")
+        .first()
+    )
+    assert latest is not None
+    if latest.pk != response.pk:
+        raise Conflict(f"Version {latest.version} is the current one; correct that.")
+    cleaned = _clean(answers)
+    score = _score(response.instrument_code, cleaned)
+    corrected = _store(
+        assessment,
+        response.instrument_code,
+        cleaned,
+        score,
+        version=latest.version + 1,
+        source=response.source,
+        by=by,
+        reason=reason.strip(),
+    )
+    audit_record(
+        actor=by,
+        action="response.correct",
+        obj=corrected,
+        trial=assessment.participant.trial,
+        changes={"version": [latest.version, corrected.version], "total": [latest.total, corrected.total]},
+        reason=reason.strip(),
+    )
+    return corrected
+
+
+@transaction.atomic
+def draft_save(*, assessment: ScheduledAssessment, instrument_code: str, answers: Mapping[str, Any]) -> DraftAnswers:
+    """Keep a participant's progress. Values are checked now, so a bad one is named at once."""
+    assessment = _lock(assessment)
+    _require_open(assessment, instrument_code, timezone.now())
+    cleaned = _clean(answers)
+    _score(instrument_code, cleaned)  # validates every answered item
+    draft, _ = DraftAnswers.objects.update_or_create(
+        assessment=assessment,
+        instrument_code=instrument_code,
+        defaults={"answers": cleaned, "updated_at": timezone.now()},
+    )
+    return draft

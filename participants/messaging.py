@@ -1,0 +1,201 @@
+"""Sending what the outbox holds, exactly once per row.
+
+- ``outbox_enqueue`` writes a row inside the caller's transaction; its ``dedupe_key`` makes a second
+  enqueue of the same message a no-op, so a retried sweep never queues twice.
+- ``outbox_deliver`` claims one row with ``UPDATE ... WHERE status = 'pending'`` (or a ``sending`` row
+  whose lease ran out: its worker died mid-send), so of two workers only one gets it. The message is
+  rendered at that moment by the renderer registered for its kind, which may cancel it (the participant
+  withdrew, the questionnaire closed): what is sent is never stale. After the send the row is marked
+  sent, by the claimant only.
+- A send that fails goes back to pending with back-off; after ``OUTBOX_MAX_ATTEMPTS`` it is failed.
+- A worker that dies between the send and the mark leaves a ``sending`` row that is sent again when its
+  lease expires: nothing is dropped. Every attempt carries the same Message-ID, so mail systems can
+  drop that rare duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from participants.models import Channel, MessageStatus, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    to: str
+    subject: str
+    body: str
+
+
+# kind -> renderer(message) -> Rendered, or None to cancel the message.
+Renderer = Callable[[OutboxMessage], Rendered | None]
+_renderers: dict[str, Renderer] = {}
+
+
+def register_renderer(kind: str, renderer: Renderer) -> None:
+    _renderers[kind] = renderer
+
+
+def outbox_enqueue(
+    *,
+    kind: str,
+    dedupe_key: str,
+    channel: str = Channel.EMAIL,
+    participant: Any = None,
+    user: Any = None,
+    context: dict[str, Any] | None = None,
+    available_at: datetime | None = None,
+) -> OutboxMessage | None:
+    """Queue a message (inside the caller's transaction). Returns None if that key was queued before."""
+    if kind not in _renderers:
+        raise ValueError(f"No renderer is registered for message kind {kind!r}.")
+    try:
+        with transaction.atomic():
+            message = OutboxMessage.objects.create(
+                kind=kind,
+                dedupe_key=dedupe_key,
+                channel=channel,
+                participant=participant,
+                user=user,
+                context=context or {},
+                available_at=available_at or timezone.now(),
+            )
+    except IntegrityError:
+        return None
+    transaction.on_commit(_kick_delivery)
+    return message
+
+
+def _kick_delivery() -> None:
+    """Ask a worker to deliver now. If the broker is down the request still succeeds: the sweep delivers."""
+    from participants.tasks import deliver_outbox
+
+    try:
+        deliver_outbox.delay()
+    except Exception:  # the broker is down or unreachable; the next sweep sends it
+        log.warning("Could not queue outbox delivery; the next sweep will send it.", exc_info=True)
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=getattr(settings, "OUTBOX_LEASE_SECONDS", 300))
+
+
+def _claimable(now: datetime) -> Q:
+    return Q(status=MessageStatus.PENDING, available_at__lte=now) | Q(
+        status=MessageStatus.SENDING, claimed_at__lt=now - _lease()
+    )
+
+
+def outbox_due_ids(*, now: datetime | None = None, limit: int = 200) -> list[int]:
+    now = now or timezone.now()
+    pending = OutboxMessage.objects.filter(status=MessageStatus.PENDING, available_at__lte=now)
+    stale = OutboxMessage.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=now - _lease())
+    ids = list(pending.order_by("available_at").values_list("id", flat=True)[:limit])
+    ids += list(stale.order_by("claimed_at").values_list("id", flat=True)[: max(0, limit - len(ids))])
+    return ids
+
+
+class SmsBackend(Protocol):
+    def send(self, *, to: str, body: str) -> None: ...
+
+
+class ConsoleSmsBackend:
+    """Writes SMS to the log (the default: no SMS provider configured)."""
+
+    def send(self, *, to: str, body: str) -> None:
+        log.info("SMS to %s: %s", to, body)
+
+
+class LocmemSmsBackend:
+    """Keeps SMS in ``LocmemSmsBackend.outbox`` (tests)."""
+
+    outbox: list[tuple[str, str]] = []
+
+    def send(self, *, to: str, body: str) -> None:
+        self.outbox.append((to, body))
+
+
+def sms_backend() -> SmsBackend:
+    backend: SmsBackend = import_string(getattr(settings, "SMS_BACKEND", "participants.messaging.ConsoleSmsBackend"))()
+    return backend
+
+
+def _send(message: OutboxMessage, rendered: Rendered) -> None:
+    if message.channel == Channel.SMS:
+        sms_backend().send(to=rendered.to, body=rendered.body)
+        return
+    domain = getattr(settings, "OUTBOX_MESSAGE_ID_DOMAIN", "trialplatform.local")
+    email = EmailMessage(
+        subject=rendered.subject,
+        body=rendered.body,
+        to=[rendered.to],
+        headers={"Message-ID": f"<outbox-{message.pk}@{domain}>"},
+    )
+    email.send(fail_silently=False)
+
+
+def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
+    """Deliver one message if it is still to be sent. Returns what happened: sent, cancelled, retry,
+    failed or skipped (someone else has it, or it is done)."""
+    now = now or timezone.now()
+    claim = uuid.uuid4()
+    claimed = OutboxMessage.objects.filter(_claimable(now), pk=message_id).update(
+        status=MessageStatus.SENDING, claim_id=claim, claimed_at=now, attempts=F("attempts") + 1
+    )
+    if claimed != 1:
+        return "skipped"
+    message = OutboxMessage.objects.select_related("participant", "user").get(pk=message_id)
+    mine = OutboxMessage.objects.filter(pk=message_id, claim_id=claim)
+    renderer = _renderers.get(message.kind)
+    try:
+        if renderer is None:
+            raise LookupError(f"No renderer is registered for message kind {message.kind!r}.")
+        rendered = renderer(message)
+        if rendered is None:
+            mine.update(status=MessageStatus.CANCELLED, claim_id=None)
+            return "cancelled"
+        _send(message, rendered)
+    except Exception as exc:
+        attempts = message.attempts
+        give_up = attempts >= getattr(settings, "OUTBOX_MAX_ATTEMPTS", 8)
+        backoff = timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
+        mine.update(
+            status=MessageStatus.FAILED if give_up else MessageStatus.PENDING,
+            available_at=now + backoff,
+            claim_id=None,
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+        log.warning("Outbox message %s (%s) attempt %s failed: %s", message.pk, message.kind, attempts, exc)
+        return "failed" if give_up else "retry"
+    mine.update(status=MessageStatus.SENT, sent_at=timezone.now(), recipient=rendered.to, claim_id=None)
+    return "sent"
+
+
+def outbox_cancel(*, participant_id: int, kinds: tuple[str, ...] | None = None) -> int:
+    """Cancel a participant's messages not yet sent (e.g. at withdrawal)."""
+    pending = OutboxMessage.objects.filter(participant_id=participant_id, status=MessageStatus.PENDING)
+    if kinds is not None:
+        pending = pending.filter(kind__in=kinds)
+    return pending.update(status=MessageStatus.CANCELLED)
+
+
+def outbox_deliver_due(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
+    outcomes: dict[str, int] = {}
+    for message_id in outbox_due_ids(now=now, limit=limit):
+        outcome = outbox_deliver(message_id=message_id, now=now)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes

@@ -1,0 +1,59 @@
+"""The outbox: every message to a participant or to staff is a row first, sent later by a worker.
+
+Writing the row is part of the business transaction, so a message exists exactly when the change that
+caused it committed, whether or not Redis is up. Delivery claims a row with a conditional UPDATE that
+can touch it only once (participants.messaging), so two workers or a retried task never both send it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from participants.models.core import Participant
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    SMS = "sms", "SMS"
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+class OutboxMessage(models.Model):
+    kind = models.CharField(max_length=40, help_text="Names the renderer that writes the message at send time.")
+    channel = models.CharField(max_length=5, choices=Channel.choices, default=Channel.EMAIL)
+    participant = models.ForeignKey(
+        Participant, on_delete=models.PROTECT, null=True, blank=True, related_name="messages"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    dedupe_key = models.CharField(max_length=120, unique=True, help_text="One message per key, ever.")
+    context = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING)
+    available_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claim_id = models.UUIDField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipient = models.CharField(max_length=254, blank=True, help_text="Where it went (filled when sent).")
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["available_at", "id"]
+        indexes = [
+            models.Index(fields=["available_at"], name="outbox_due", condition=models.Q(status="pending")),
+            models.Index(fields=["claimed_at"], name="outbox_claimed", condition=models.Q(status="sending")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"

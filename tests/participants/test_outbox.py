@@ -1,0 +1,116 @@
+"""Each outbox row is sent once: by one of two racing workers, again only if its worker died, never
+after the reason for it is gone; and a web request does not need the broker."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from participants import messaging
+from participants.messaging import LocmemSmsBackend, outbox_deliver, outbox_deliver_due
+from participants.models import MessageStatus, OutboxMessage
+from tests import helpers
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def invitation(trial):
+    participant = helpers.enrolled(trial)
+    return OutboxMessage.objects.get(participant=participant, kind="assessment_invitation")
+
+
+def test_it_sends_a_message_once_and_records_where_it_went(invitation):
+    assert outbox_deliver(message_id=invitation.pk) == "sent"
+    assert outbox_deliver(message_id=invitation.pk) == "skipped"
+    invitation.refresh_from_db()
+    assert (invitation.status, invitation.recipient, invitation.attempts) == ("sent", "jamie@example.org", 1)
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].extra_headers["Message-ID"] == f"<outbox-{invitation.pk}@trialplatform.local>"
+
+
+def test_of_two_workers_only_the_one_that_claims_it_sends(invitation):
+    """A second worker arriving while the first is mid-send finds the row claimed."""
+    sent_by_second: list[str] = []
+    original = messaging._send
+
+    def send_and_race(message, rendered):
+        sent_by_second.append(outbox_deliver(message_id=message.pk))  # the other worker, right now
+        original(message, rendered)
+
+    with mock.patch.object(messaging, "_send", side_effect=send_and_race):
+        assert outbox_deliver(message_id=invitation.pk) == "sent"
+    assert sent_by_second == ["skipped"]
+    assert len(mail.outbox) == 1
+
+
+def test_a_worker_that_died_mid_send_is_taken_over_when_its_lease_ends(invitation, settings):
+    now = timezone.now()
+    OutboxMessage.objects.filter(pk=invitation.pk).update(status=MessageStatus.SENDING, claimed_at=now, attempts=1)
+    assert outbox_deliver_due(now=now + timedelta(seconds=10)) == {}  # still leased to the dead worker
+    later = now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS + 1)
+    assert outbox_deliver_due(now=later) == {"sent": 1}
+    assert len(mail.outbox) == 1
+    assert OutboxMessage.objects.get(pk=invitation.pk).attempts == 2
+
+
+def test_a_failed_send_is_retried_with_back_off_then_given_up(invitation, settings):
+    settings.OUTBOX_MAX_ATTEMPTS = 3
+    now = timezone.now()
+    with mock.patch.object(messaging, "_send", side_effect=OSError("SMTP down")):
+        assert outbox_deliver(message_id=invitation.pk, now=now) == "retry"
+        row = OutboxMessage.objects.get(pk=invitation.pk)
+        assert row.status == "pending" and row.available_at == now + timedelta(seconds=30)
+        assert "SMTP down" in row.last_error
+        assert outbox_deliver(message_id=invitation.pk, now=now) == "skipped"  # not due yet
+        assert outbox_deliver(message_id=invitation.pk, now=now + timedelta(seconds=30)) == "retry"
+        assert outbox_deliver(message_id=invitation.pk, now=now + timedelta(minutes=5)) == "failed"
+    assert OutboxMessage.objects.get(pk=invitation.pk).status == "failed"
+    assert mail.outbox == []
+
+
+def test_a_second_enqueue_of_the_same_message_is_ignored(invitation):
+    again = messaging.outbox_enqueue(
+        kind=invitation.kind,
+        dedupe_key=invitation.dedupe_key,
+        participant=invitation.participant,
+        context=invitation.context,
+    )
+    assert again is None
+    assert OutboxMessage.objects.filter(dedupe_key=invitation.dedupe_key).count() == 1
+
+
+def test_the_web_request_succeeds_when_the_broker_is_down(api, coordinator, trial, django_capture_on_commit_callbacks):
+    participant = helpers.consented(trial)
+    broken = mock.patch("participants.tasks.deliver_outbox.delay", side_effect=ConnectionError("Redis is down"))
+    with broken, django_capture_on_commit_callbacks(execute=True):
+        response = api(coordinator).post(
+            f"/api/v1/trials/therabot/participants/{participant.pk}/enroll/",
+            {"contact": {"full_name": "Jamie Doe", "email": "jamie@example.org"}},
+            format="json",
+        )
+    assert response.status_code == 200
+    assert OutboxMessage.objects.get(participant=participant).status == "pending"
+    assert mail.outbox == []
+    assert outbox_deliver_due() == {"sent": 1}  # the next sweep delivers it
+    assert len(mail.outbox) == 1
+
+
+def test_sms_goes_through_the_configured_backend(trial, settings):
+    settings.SMS_BACKEND = "participants.messaging.LocmemSmsBackend"
+    LocmemSmsBackend.outbox.clear()
+    participant = helpers.consented(trial)
+    helpers.services.participant_enroll(
+        participant=participant,
+        contact=helpers.services.ContactInput(full_name="Sam Lee", phone="+16035550123"),
+        by=None,
+    )
+    message = OutboxMessage.objects.get(participant=participant)
+    assert message.channel == "sms"
+    assert outbox_deliver(message_id=message.pk) == "sent"
+    ((to, body),) = LocmemSmsBackend.outbox
+    assert to == "+16035550123" and "/q/" in body
