@@ -572,3 +572,7 @@ class AllocationAdmin(TrialScopedMixin[Allocation]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Allocation | None = None) -> bool:
         return False
+
+
+# The safety queue lives in its own module; importing it here registers it with the admin.
+from participants import admin_safety  # noqa: E402, F401

@@ -40,6 +40,7 @@ from trial.models import (
     TrialMembership,
     TrialStatus,
     VisitDefinition,
+    VisitInstrument,
 )
 from trial.services import consent_document_publish, trial_set_status
 
@@ -337,6 +338,26 @@ class FactorInline(TrialPartInline[StratificationFactor]):
 class VisitInline(TrialPartInline[VisitDefinition]):
     model = VisitDefinition
     fields = ["code", "name", "week", "anchor", "offset_days", "window_before_days", "window_after_days", "order"]
+    show_change_link = True
+    verbose_name_plural = "visits (questionnaires: open a visit)"
+
+
+class VisitInstrumentInline(TrialPartInline[VisitInstrument]):
+    """Which questionnaires a visit has. They may change while a trial recruits (a protocol amendment):
+    a change applies to visits scheduled from then on."""
+
+    model = VisitInstrument
+    fields = ["instrument_code", "arm", "order"]
+
+    def parent_trial(self, obj: Any) -> Trial:
+        assert isinstance(obj, VisitDefinition)
+        return obj.trial
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "arm":
+            visit_id = request.resolver_match.kwargs.get("object_id", "") if request.resolver_match else ""
+            kwargs["queryset"] = Arm.objects.filter(trial__visits__pk=int(visit_id or 0))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class ScreeningFieldInline(TrialPartInline[ScreeningField]):
@@ -552,6 +573,20 @@ class StratificationFactorAdmin(AuditedAdminMixin[StratificationFactor]):
 
     def has_delete_permission(self, request: HttpRequest, obj: StratificationFactor | None = None) -> bool:
         return self._may_edit(request, obj)
+
+
+@admin.register(VisitDefinition)
+class VisitDefinitionAdmin(AuditedAdminMixin[VisitDefinition]):
+    """A visit with its questionnaires. Visits are added on their trial's page."""
+
+    list_display = ["name", "code", "trial", "week", "anchor"]
+    list_filter = [("trial", admin.RelatedOnlyFieldListFilter)]
+    fields = ["trial", "code", "name", "week", "anchor", "offset_days", "window_before_days", "window_after_days"]
+    readonly_fields = ["trial"]
+    inlines = [VisitInstrumentInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(TrialMembership)

@@ -116,3 +116,17 @@ def test_bad_chatbot_input_names_the_field(bot, trial):
         format="json",
     )
     assert negative.status_code == 400 and "bot_messages" in negative.json()
+
+
+def test_the_command_issues_and_revokes_keys(trial, capsys):
+    from django.core.management import call_command
+
+    call_command("chatbot_key", "--trial", "therabot", "--name", "Therabot")
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    participant = helpers.randomized(trial)
+    body = {"participant": participant.study_id, "event_id": "e1", "detected_at": "2026-03-02T23:35:00Z"}
+    assert client.post("/api/v1/chatbot/therabot/crisis-flags/", body, format="json").status_code == 201
+    call_command("chatbot_key", "--trial", "therabot", "--revoke", key[:8])
+    assert client.post("/api/v1/chatbot/therabot/crisis-flags/", body, format="json").status_code == 401
