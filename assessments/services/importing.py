@@ -1,0 +1,121 @@
+"""Importing responses from a file: every row checked, all or nothing, every problem reported with its
+row. Rows go through response_submit, so an import scores and raises safety alerts like any other path.
+
+Layout (CSV, UTF-8, header row): ``participant_id, visit, instrument`` and then one column per item key
+(``phq9_1`` ...). A blank cell is an unanswered item. A file may hold several instruments, each row
+filling only its own instrument's columns; a value in another instrument's column, or a column that is
+no instrument's item, is an error.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from django.db import transaction
+
+from assessments.instruments import UnknownInstrumentError, default_registry
+from assessments.models import ResponseSource, ScheduledAssessment
+from assessments.services.submission import response_submit
+from trial.audit import Actor, audit_record
+from trial.errors import DomainError
+from trial.models import Trial
+
+REQUIRED = ("participant_id", "visit", "instrument")
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: int = 0
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _number(raw: str) -> int | float:
+    value = Decimal(raw.strip())
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            return list(reader.fieldnames or []), list(reader)
+    except UnicodeDecodeError as exc:
+        raise DomainError(f"{path.name}: not UTF-8 text ({exc.reason} at byte {exc.start}).", field="file") from None
+
+
+class ImportFailed(DomainError):
+    code = "import_failed"
+
+    def __init__(self, report: ImportReport):
+        self.report = report
+        super().__init__(f"{len(report.errors)} problem(s); nothing was imported.")
+
+
+def responses_import(*, trial: Trial, path: Path, by: Actor, source: str = ResponseSource.IMPORT) -> ImportReport:
+    """Import a file into open visits of the trial. Raises ImportFailed (with every problem) and writes
+    nothing if any row is wrong."""
+    registry = default_registry()
+    header, rows = _rows(path)
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise DomainError(f"{path.name}: missing column(s) {', '.join(missing)}.", field="file")
+    known_items = {item.key for instrument in registry.all() for item in instrument.items}
+    unknown = [c for c in header if c not in REQUIRED and c not in known_items]
+    if unknown:
+        raise DomainError(
+            f"{path.name}: column(s) {', '.join(unknown)} are not item keys of any instrument.", field="file"
+        )
+    report = ImportReport()
+    with transaction.atomic():
+        for number, row in enumerate(rows, start=2):  # row 1 is the header
+            report.rows += 1
+            where = f"row {number}"
+            try:
+                instrument = registry.get(row["instrument"].strip())
+                assessment = (
+                    ScheduledAssessment.objects.filter(
+                        participant__trial=trial,
+                        participant__study_id=row["participant_id"].strip(),
+                        visit__code=row["visit"].strip(),
+                    )
+                    .select_related("participant", "visit")
+                    .first()
+                )
+                if assessment is None:
+                    raise DomainError(f"no visit {row['visit']!r} scheduled for participant {row['participant_id']!r}")
+                own = {item.key for item in instrument.items}
+                stray = [k for k, v in row.items() if k not in REQUIRED and k not in own and (v or "").strip()]
+                if stray:
+                    raise DomainError(f"{', '.join(stray)} filled in, but the row is for {instrument.code}")
+                answers = {key: _number(row[key]) for key in own if (row.get(key) or "").strip()}
+                with transaction.atomic():
+                    before = assessment.responses.count()
+                    response_submit(
+                        assessment=assessment, instrument_code=instrument.code, answers=answers, source=source, by=by
+                    )
+                    if assessment.responses.count() > before:
+                        report.created += 1
+                    else:
+                        report.unchanged += 1
+            except UnknownInstrumentError:
+                report.errors.append(f"{where}: unknown instrument {row['instrument']!r}")
+            except InvalidOperation:
+                report.errors.append(f"{where}: a value is not a number")
+            except DomainError as exc:
+                report.errors.append(f"{where}: {exc.message}")
+        if report.errors:
+            transaction.set_rollback(True)
+            raise ImportFailed(report)
+        audit_record(
+            actor=by,
+            action="responses.import",
+            obj=trial,
+            trial=trial,
+            changes={"file": [None, path.name], "rows": [None, report.rows], "created": [None, report.created]},
+        )
+    return report
