@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from assessments.crisis import crisis_resources_for
 from assessments.models import AssessmentStatus, ScheduledAssessment
 from assessments.services.links import link_create
 from assessments.services.scheduling import INVITATION_KIND, participant_tz
@@ -50,7 +51,7 @@ def render_assessment_message(message: OutboxMessage) -> Rendered | None:
     body = (
         f"{opening} They take about ten minutes.\n\n{url}\n\n"
         f"The link is personal and works until {closes:%A %B %d, %Y}.\n\n"
-        "If you are in crisis or thinking of harming yourself, call or text 988 (Suicide & Crisis Lifeline) "
-        "or call 911.\n"
+        "If you are in crisis or thinking of harming yourself:\n"
+        + "".join(f"- {r['action']} ({r['name']})\n" for r in crisis_resources_for(trial))
     )
     return Rendered(to=to, subject=subject, body=body)

@@ -459,6 +459,7 @@ class TrialAdmin(AuditedAdminMixin[Trial]):
                 {"fields": [*design, "study_id_prefix", "study_id_digits"]},
             ),
             ("Blinding", {"fields": ["unblinded_at", "unblinding_reason", "created_at"]}),
+            ("Participants' pages", {"fields": ["crisis_resources"]}),
         ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Trial | None = None) -> Any:

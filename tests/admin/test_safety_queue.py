@@ -33,7 +33,9 @@ def test_a_clinician_acknowledges_records_contact_and_resolves(client, clinician
     assert b"Acknowledge" in page.content and b"Record contact and risk" in page.content
 
     assert client.post(reverse("admin:participants_safetyalert_acknowledge", args=[alert.pk])).status_code == 302
-    bad = client.post(reverse("admin:participants_safetyalert_contact", args=[alert.pk]), {"notes": "", "risk_level": "low"})
+    bad = client.post(
+        reverse("admin:participants_safetyalert_contact", args=[alert.pk]), {"notes": "", "risk_level": "low"}
+    )
     assert bad.status_code == 200 and bad.context["form"].errors["notes"]
     client.post(
         reverse("admin:participants_safetyalert_contact", args=[alert.pk]),

@@ -62,6 +62,12 @@ class Trial(models.Model):
     study_id_digits = models.PositiveSmallIntegerField(default=4, validators=[MinValueValidator(3)])
     unblinded_at = models.DateTimeField(null=True, blank=True)
     unblinding_reason = models.TextField(blank=True)
+    crisis_resources = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Shown to participants on every page: [{"name": ..., "action": "Call or text 988", '
+        '"href": "tel:988"}, ...]. Empty: the deployment\'s CRISIS_RESOURCES setting.',
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     INTEGRITY_FIELDS: ClassVar[tuple[str, ...]] = (

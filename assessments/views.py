@@ -1,0 +1,367 @@
+"""The participant's questionnaire pages, opened from the link in an invitation (``/q/<token>/``).
+
+A link opens one visit of one participant. The overview lists the visit's questionnaires, each
+questionnaire has its own page (``/q/<token>/<code>/``), and the visit ends on a thank-you page. Pages
+are plain HTML forms (no JavaScript needed); answers are written only through the submission services,
+which score them and raise safety alerts. Every page shows crisis resources, and once an answer raised a
+suicidal-ideation flag the pages of the visit show them at the top, as an alert.
+
+A participant never sees an error page: a bad, expired or closed link gets a friendly page with 404 or
+410, a second, different submission a friendly 409. Pages never show the arm, contact details or anybody
+else's data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import Resolver404, resolve, reverse
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_safe
+
+from assessments.crisis import crisis_resources_for
+from assessments.forms import QuestionnaireForm
+from assessments.instruments import Instrument, UnknownInstrumentError, get_instrument
+from assessments.models import (
+    AccessLink,
+    AssessmentStatus,
+    DraftAnswers,
+    Response,
+    ResponseSource,
+    ScheduledAssessment,
+)
+from assessments.services import links
+from assessments.services.scheduling import participant_tz
+from assessments.services.submission import draft_save, response_submit
+from trial.errors import Conflict, DomainError
+from trial.models import Trial
+
+logger = logging.getLogger(__name__)
+
+# The flags after which the participant is shown crisis resources at once (PHQ-9 item 9 >= 1).
+CRISIS_FLAGS = frozenset({"suicidal_ideation", "suicidal_ideation_severe"})
+
+
+# --------------------------------------------------------------------------------------------------
+# Friendly pages for links that cannot be used
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    status: int
+    title: Any
+    message: Any
+
+
+PROBLEMS = {
+    "invalid": Problem(
+        404,
+        _("This link does not work"),
+        _(
+            "Please check that you opened the whole link from your message. If it still does not work, "
+            "contact the study team."
+        ),
+    ),
+    "expired": Problem(
+        410,
+        _("This link has expired"),
+        _(
+            "The time for these questionnaires has ended, so the link no longer works. If you think this is "
+            "a mistake, please contact the study team."
+        ),
+    ),
+    "closed": Problem(
+        410,
+        _("This questionnaire is closed"),
+        _("These questionnaires can no longer be filled in. There is nothing more you need to do here."),
+    ),
+    "not_open": Problem(
+        404,
+        _("These questionnaires are not open yet"),
+        _("We will send you a message when they open."),
+    ),
+    "not_found": Problem(
+        404,
+        _("Page not found"),
+        _("This page is not part of your questionnaires."),
+    ),
+    "already_submitted": Problem(
+        409,
+        _("Already submitted"),
+        _(
+            "You have already sent your answers to this questionnaire, and we have kept them. They cannot be "
+            "changed here; if something needs correcting, please contact the study team."
+        ),
+    ),
+    "csrf": Problem(
+        403,
+        _("Please try again"),
+        _(
+            "We could not accept this form. Please make sure cookies are allowed in your browser, reload the "
+            "page and send your answers again."
+        ),
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# The visit behind a link
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Visit:
+    token: str
+    link: AccessLink
+    done: set[str] = field(default_factory=set)
+    started: set[str] = field(default_factory=set)
+    flagged: bool = False
+
+    @property
+    def assessment(self) -> ScheduledAssessment:
+        return self.link.assessment
+
+    @property
+    def trial(self) -> Trial:
+        return self.assessment.participant.trial
+
+    @property
+    def codes(self) -> list[str]:
+        return [str(code) for code in self.assessment.instruments]
+
+    def next_code(self) -> str | None:
+        return next((code for code in self.codes if code not in self.done), None)
+
+    def overview_url(self) -> str:
+        return reverse("assessments:overview", kwargs={"token": self.token})
+
+    def page_url(self, code: str) -> str:
+        return reverse("assessments:questionnaire", kwargs={"token": self.token, "code": code})
+
+    def next_url(self) -> str:
+        code = self.next_code()
+        return self.page_url(code) if code else self.overview_url()
+
+
+def _load_state(visit: Visit) -> None:
+    """What is answered, what is started, and whether a current answer raised a crisis flag."""
+    latest: dict[str, list[str]] = {}
+    rows = Response.objects.filter(assessment=visit.assessment).order_by("instrument_code", "version")
+    for code, flags in rows.values_list("instrument_code", "flags"):
+        latest[code] = list(flags or [])  # the highest version wins: a correction can clear a flag
+    visit.done = set(latest)
+    visit.flagged = any(CRISIS_FLAGS & set(flags) for flags in latest.values())
+    visit.started = set(
+        DraftAnswers.objects.filter(assessment=visit.assessment).values_list("instrument_code", flat=True)
+    )
+
+
+def _link_expired(token: str) -> bool:
+    """Whether an unusable token is a real link past its window (410) rather than a wrong one (404)."""
+    if not token or len(token) > 100:
+        return False
+    return AccessLink.objects.filter(token_hash=links._digest(token)).exists()
+
+
+def _open_visit(request: HttpRequest, token: str) -> Visit | HttpResponse:
+    link = links.link_resolve(token=token)
+    if link is None:
+        return problem(request, "expired" if _link_expired(token) else "invalid")
+    visit = Visit(token=token, link=link)
+    status = visit.assessment.status
+    if status in (AssessmentStatus.MISSED, AssessmentStatus.CANCELLED):
+        return problem(request, "closed", visit=visit)
+    if status == AssessmentStatus.SCHEDULED:
+        return problem(request, "not_open", visit=visit)
+    _load_state(visit)
+    return visit
+
+
+# --------------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------------
+
+
+def _page(
+    request: HttpRequest, template: str, context: dict[str, Any], *, visit: Visit | None, status: int = 200
+) -> HttpResponse:
+    # The trial's title is not shown: a scientific title names the arms ("chatbot versus waitlist").
+    trial = visit.trial if visit is not None else None
+    context = {
+        "visit": visit,
+        "crisis_resources": crisis_resources_for(trial),
+        "crisis_alert": bool(visit and visit.flagged),
+        **context,
+    }
+    response = render(request, f"assessments/{template}", context, status=status)
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def problem(request: HttpRequest, kind: str, *, visit: Visit | None = None) -> HttpResponse:
+    info = PROBLEMS[kind]
+    context = {"title": info.title, "message": info.message, "kind": kind}
+    if visit is not None and kind in ("not_found", "already_submitted"):
+        context["continue_url"] = visit.overview_url()
+    return _page(request, "problem.html", context, visit=visit, status=info.status)
+
+
+def _last_day(assessment: ScheduledAssessment) -> tuple[date | None, datetime | None]:
+    """When the window closes, in the participant's timezone: the last whole day when it closes at local
+    midnight (the usual case), else the local date and time. Naive values, so templates do not convert."""
+    closes = assessment.closes_at.astimezone(participant_tz(assessment.participant))
+    if closes.time() == time(0, 0):
+        return (closes - timedelta(days=1)).date(), None
+    return None, closes.replace(tzinfo=None)
+
+
+def _instrument(code: str) -> Instrument | None:
+    try:
+        return get_instrument(code)
+    except UnknownInstrumentError:
+        logger.error("A visit names instrument %r, which is not installed.", code)
+        return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Views
+# --------------------------------------------------------------------------------------------------
+
+
+@never_cache
+@require_safe
+def visit_overview(request: HttpRequest, token: str) -> HttpResponse:
+    visit = _open_visit(request, token)
+    if isinstance(visit, HttpResponse):
+        return visit
+    if visit.assessment.status == AssessmentStatus.COMPLETED:
+        return _page(request, "thanks.html", {}, visit=visit)
+    questionnaires = []
+    for code in visit.codes:
+        instrument = _instrument(code)
+        questionnaires.append(
+            {
+                "code": code,
+                "name": instrument.short_name if instrument else code,
+                "title": instrument.name if instrument else code,
+                "done": code in visit.done,
+                "started": code in visit.started,
+                "url": visit.page_url(code),
+            }
+        )
+    last_day, closes_at = _last_day(visit.assessment)
+    context = {
+        "questionnaires": questionnaires,
+        "next_url": visit.next_url(),
+        "any_started": bool(visit.done or visit.started),
+        "saved": request.GET.get("saved") == "1",
+        "last_day": last_day,
+        "closes_at": closes_at,
+    }
+    return _page(request, "overview.html", context, visit=visit)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def questionnaire(request: HttpRequest, token: str, code: str) -> HttpResponse:
+    visit = _open_visit(request, token)
+    if isinstance(visit, HttpResponse):
+        return visit
+    instrument = _instrument(code) if code in visit.codes else None
+    if instrument is None:
+        return problem(request, "not_found", visit=visit)
+    if request.method == "POST":
+        if request.POST.get("action") == "save":
+            return _save_draft(request, visit, instrument)
+        return _submit(request, visit, instrument)
+    if visit.assessment.status == AssessmentStatus.COMPLETED or code in visit.done:
+        return HttpResponseRedirect(visit.next_url())
+    draft = DraftAnswers.objects.filter(assessment=visit.assessment, instrument_code=code).first()
+    initial = QuestionnaireForm.initial_from(draft.answers) if draft else {}
+    form = QuestionnaireForm(instrument=instrument, initial=initial)
+    return _questionnaire_page(request, visit, instrument, form)
+
+
+def _submit(request: HttpRequest, visit: Visit, instrument: Instrument) -> HttpResponse:
+    form = QuestionnaireForm(request.POST, instrument=instrument)
+    if not form.is_valid():
+        return _questionnaire_page(request, visit, instrument, form, status=400)
+    try:
+        # The service decides a repeat: the same answers again return the response already recorded.
+        response_submit(
+            assessment=visit.assessment,
+            instrument_code=instrument.code,
+            answers=form.answers(),
+            source=ResponseSource.SURVEY,
+        )
+    except Conflict:
+        return problem(request, "already_submitted", visit=visit)
+    except DomainError as exc:
+        if exc.code == "not_open":
+            return problem(request, "closed", visit=visit)
+        logger.warning("Survey submission of %s refused: %s", instrument.code, exc.message)
+        form.add_error(None, _("Some answers could not be accepted. Please check them and send them again."))
+        return _questionnaire_page(request, visit, instrument, form, status=400)
+    _load_state(visit)
+    return HttpResponseRedirect(visit.next_url())
+
+
+def _save_draft(request: HttpRequest, visit: Visit, instrument: Instrument) -> HttpResponse:
+    if instrument.code in visit.done:
+        return HttpResponseRedirect(visit.overview_url())  # already kept in full; nothing to save
+    form = QuestionnaireForm(request.POST, instrument=instrument, require_answers=False)
+    if not form.is_valid():
+        return _questionnaire_page(request, visit, instrument, form, status=400)
+    try:
+        draft_save(assessment=visit.assessment, instrument_code=instrument.code, answers=form.answers())
+    except DomainError as exc:
+        if exc.code == "not_open":
+            return problem(request, "closed", visit=visit)
+        logger.warning("Draft of %s refused: %s", instrument.code, exc.message)
+        form.add_error(None, _("Some answers could not be saved. Please check them and try again."))
+        return _questionnaire_page(request, visit, instrument, form, status=400)
+    return HttpResponseRedirect(f"{visit.overview_url()}?saved=1")
+
+
+def _questionnaire_page(
+    request: HttpRequest, visit: Visit, instrument: Instrument, form: QuestionnaireForm, *, status: int = 200
+) -> HttpResponse:
+    questions = form.questions()
+    error_links = [(question.error, f"#{question.first_input_id}") for question in questions if question.error]
+    context = {
+        "instrument": instrument,
+        "form": form,
+        "questions": questions,
+        "errors": [(str(message), "") for message in form.non_field_errors()] + error_links,
+        "position": visit.codes.index(instrument.code) + 1,
+        "count": len(visit.codes),
+    }
+    return _page(request, "questionnaire.html", context, visit=visit, status=status)
+
+
+@never_cache
+def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Any other address under ``/q/``: the friendly page, not the site's bare 404. A link whose final
+    slash got lost on the way (some SMS apps drop it) is sent on to the page it means."""
+    if settings.APPEND_SLASH and not request.path_info.endswith("/"):
+        try:
+            match = resolve(f"{request.path_info}/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not not_found:
+            return HttpResponseRedirect(f"{request.path}/")
+    return problem(request, "invalid")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form sent without its CSRF cookie (cookies blocked, a page left open for days): a friendly page.
+    Meant for ``CSRF_FAILURE_VIEW``; it shows nothing of the visit, as the request proved nothing."""
+    return problem(request, "csrf")
