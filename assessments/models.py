@@ -17,6 +17,7 @@ from django.utils import timezone
 from participants.models import Participant
 from trial.errors import DomainError
 from trial.models import VisitDefinition
+from trial.models.immutable import ImmutableQuerySet
 
 
 class AssessmentStatus(models.TextChoices):
@@ -72,14 +73,6 @@ class ResponseSource(models.TextChoices):
     STAFF = "staff", "Entered by staff"
 
 
-class AppendOnlyQuerySet(models.QuerySet[Any]):
-    def update(self, **kwargs: Any) -> NoReturn:
-        raise DomainError("Responses are never changed; submit a correction.", code="immutable")
-
-    def delete(self) -> NoReturn:
-        raise DomainError("Responses are never deleted.", code="immutable")
-
-
 class Response(models.Model):
     """The answers to one instrument at one visit, as given, with the scores computed from them.
 
@@ -103,7 +96,7 @@ class Response(models.Model):
     )
     correction_reason = models.TextField(blank=True)
 
-    objects = AppendOnlyQuerySet.as_manager()
+    objects = ImmutableQuerySet.as_manager()
 
     class Meta:
         ordering = ["assessment_id", "instrument_code", "version"]

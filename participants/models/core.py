@@ -15,6 +15,7 @@ from django.utils import timezone as tz
 
 from trial.errors import DomainError
 from trial.models import Arm, ConsentDocument, Site, Trial
+from trial.models.immutable import ImmutableQuerySet
 
 
 class Status(models.TextChoices):
@@ -140,14 +141,6 @@ class StatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant}: {self.from_status or '-'} -> {self.to_status}"
-
-
-class ImmutableQuerySet(models.QuerySet[Any]):
-    def update(self, **kwargs: Any) -> NoReturn:
-        raise DomainError(f"{self.model._meta.verbose_name_plural} are never changed.", code="immutable")
-
-    def delete(self) -> NoReturn:
-        raise DomainError(f"{self.model._meta.verbose_name_plural} are never deleted.", code="immutable")
 
 
 class Allocation(models.Model):

@@ -9,15 +9,8 @@ from django.db import models
 from django.utils import timezone
 
 from trial.errors import DomainError
+from trial.models.immutable import ImmutableQuerySet
 from trial.models.protocol import Trial
-
-
-class AppendOnlyQuerySet(models.QuerySet[Any]):
-    def update(self, **kwargs: Any) -> NoReturn:
-        raise DomainError(f"{self.model.__name__} rows are append-only and cannot be updated.")
-
-    def delete(self) -> NoReturn:
-        raise DomainError(f"{self.model.__name__} rows are append-only and cannot be deleted.")
 
 
 class AuditEvent(models.Model):
@@ -34,7 +27,7 @@ class AuditEvent(models.Model):
     changes = models.JSONField(default=dict, blank=True)
     reason = models.TextField(blank=True)
 
-    objects = AppendOnlyQuerySet.as_manager()
+    objects = ImmutableQuerySet.as_manager()
 
     class Meta:
         ordering = ["-at", "-id"]
