@@ -26,7 +26,7 @@ demo: $(STAMP)
 	@echo "Web admin:  http://$(HOST):$(PORT)/admin/   (log in with an account above)"
 	@echo "API docs:   http://$(HOST):$(PORT)/api/docs/ (Authorization: Token <token>)"
 	@echo ""
-	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DEBUG=1 PUBLIC_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## test: the whole suite; on PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set.
 test: $(STAMP)
