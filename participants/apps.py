@@ -7,7 +7,8 @@ class ParticipantsConfig(AppConfig):
 
     def ready(self) -> None:
         from participants.messaging import register_renderer
-        from participants.services import safety
+        from participants.services import safety, unblinding
 
         register_renderer(safety.ALERT_KIND, safety.render_alert)
+        register_renderer(unblinding.NOTICE_KIND, unblinding.render_unblinding_notice)
         register_renderer(safety.ESCALATION_KIND, safety.render_alert)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from participants.models import Consent, Participant
-from trial.models import ConsentDocument, Trial
+from trial.models import ConsentDocument, Trial, TrialMembership
 
 
 def participant_list(*, trial: Trial) -> QuerySet[Participant]:
@@ -36,3 +39,9 @@ def consent_required_document(participant: Participant) -> ConsentDocument | Non
     if any((c.document.published_at, c.document.pk) >= (gate.published_at, gate.pk) for c in signed):
         return None
     return current_consent_document(participant.trial)
+
+
+def members_to_notify(*, trial_id: int, roles: Iterable[str]) -> list[User]:
+    """Active members of a trial holding any of ``roles`` who have an e-mail address, once each."""
+    ids = TrialMembership.objects.filter(trial_id=trial_id, role__in=list(roles)).values("user_id")
+    return list(User.objects.filter(pk__in=ids, is_active=True).exclude(email="").order_by("pk"))

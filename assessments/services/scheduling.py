@@ -37,7 +37,7 @@ def instruments_for(visit: VisitDefinition, arm: Arm | None) -> list[str]:
     return [r.instrument_code for r in rows if r.arm_id is None or (arm is not None and r.arm_id == arm.pk)]
 
 
-def _channel_for(participant: Participant) -> str:
+def channel_for(participant: Participant) -> str:
     contact = ContactDetails.objects.filter(participant=participant).first()
     return "email" if contact is None or contact.email else "sms"
 
@@ -59,7 +59,7 @@ def assessment_open(*, assessment: ScheduledAssessment, now: datetime) -> None:
     outbox_enqueue(
         kind=INVITATION_KIND,
         dedupe_key=f"assessment:{assessment.pk}:invite",
-        channel=_channel_for(assessment.participant),
+        channel=channel_for(assessment.participant),
         participant=assessment.participant,
         context={"assessment": assessment.pk},
     )

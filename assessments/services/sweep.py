@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from assessments.models import PENDING, AssessmentStatus, ScheduledAssessment
 from assessments.schedule import next_reminder
-from assessments.services.scheduling import REMINDER_KIND, _channel_for, assessment_open, participant_tz
+from assessments.services.scheduling import REMINDER_KIND, assessment_open, channel_for, participant_tz
 from participants.messaging import outbox_deliver_due, outbox_enqueue
 
 BATCH = 500
@@ -59,7 +59,7 @@ def remind_due(*, now: datetime, limit: int = 100_000) -> int:
         outbox_enqueue(
             kind=REMINDER_KIND,
             dedupe_key=f"assessment:{assessment.pk}:remind:{number}",
-            channel=_channel_for(assessment.participant),
+            channel=channel_for(assessment.participant),
             participant=assessment.participant,
             context={"assessment": assessment.pk, "reminder": number},
         )

@@ -15,7 +15,7 @@ from participants.services.lifecycle import (
     participant_withdraw,
 )
 from participants.services.randomization import participant_randomize
-from participants.services.unblinding import participant_unblind, unblinding_notify
+from participants.services.unblinding import participant_unblind
 
 __all__ = [
     "ContactInput",
@@ -29,5 +29,4 @@ __all__ = [
     "participant_screen",
     "participant_unblind",
     "participant_withdraw",
-    "unblinding_notify",
 ]

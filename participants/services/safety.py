@@ -13,9 +13,10 @@ from django.utils import timezone
 
 from participants.messaging import Rendered, outbox_enqueue
 from participants.models import AlertStatus, OutboxMessage, Participant, RiskLevel, SafetyAlert
+from participants.selectors import members_to_notify
 from trial.audit import Actor, actor_user, audit_record
 from trial.errors import Conflict, DomainError
-from trial.models import Role, TrialMembership
+from trial.models import Role
 
 ALERT_KIND = "safety_alert"
 ESCALATION_KIND = "safety_escalation"
@@ -27,8 +28,7 @@ def _escalation_delay(urgent: bool) -> timedelta:
 
 
 def _members(participant: Participant, roles: tuple[str, ...]) -> list[User]:
-    ids = TrialMembership.objects.filter(trial_id=participant.trial_id, role__in=roles).values("user_id")
-    return list(User.objects.filter(pk__in=ids, is_active=True).exclude(email="").order_by("pk"))
+    return members_to_notify(trial_id=participant.trial_id, roles=roles)
 
 
 def safety_recipients(participant: Participant) -> list[User]:

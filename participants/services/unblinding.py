@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from django.core.mail import send_mail
 from django.db import transaction
 
-from participants.models import Allocation, EmergencyUnblinding, Participant
-from participants.tasks import notify_unblinding
+from participants.messaging import Rendered, outbox_enqueue
+from participants.models import Allocation, EmergencyUnblinding, OutboxMessage, Participant
+from participants.selectors import members_to_notify
 from trial.audit import Actor, actor_user, audit_record
 from trial.errors import DomainError
-from trial.models import Role, TrialMembership
+from trial.models import Role
 
 NOTIFIED_ROLES = (Role.INVESTIGATOR, Role.SAFETY_CLINICIAN, Role.ADMINISTRATOR)
+NOTICE_KIND = "unblinding_notice"
 
 
 @transaction.atomic
 def participant_unblind(*, participant: Participant, reason: str, by: Actor) -> Allocation:
     """Reveal one participant's arm to the person asking, for a clinical emergency. The reason is
     mandatory; the act is audited, and the trial's investigators, safety clinicians and administrators
-    are told by e-mail (queued when the transaction commits)."""
+    are told by e-mail, through the outbox."""
     reason = reason.strip()
     if not reason:
         raise DomainError("Give the clinical reason for unblinding.", field="reason")
@@ -34,32 +35,30 @@ def participant_unblind(*, participant: Participant, reason: str, by: Actor) -> 
         raise DomainError(f"Trial {trial.slug} is open label: arms are not masked from staff.", code="open_label")
     unblinding = EmergencyUnblinding.objects.create(participant=participant, by=user, reason=reason)
     audit_record(actor=by, action="participant.emergency_unblind", obj=participant, trial=trial, reason=reason)
-    transaction.on_commit(lambda: notify_unblinding.delay(unblinding.pk))
+    for recipient in members_to_notify(trial_id=trial.pk, roles=NOTIFIED_ROLES):
+        outbox_enqueue(
+            kind=NOTICE_KIND,
+            dedupe_key=f"unblinding:{unblinding.pk}:to:{recipient.pk}",
+            user=recipient,
+            context={"unblinding": unblinding.pk},
+        )
     return allocation
 
 
-def unblinding_notify(*, unblinding_id: int) -> int:
-    """E-mail the trial's responsible roles that a participant was unblinded. Returns recipients count."""
-    unblinding = EmergencyUnblinding.objects.select_related("participant__trial", "by").get(pk=unblinding_id)
-    trial = unblinding.participant.trial
-    recipients = sorted(
-        set(
-            TrialMembership.objects.filter(trial=trial, role__in=NOTIFIED_ROLES)
-            .exclude(user__email="")
-            .values_list("user__email", flat=True)
-        )
+def render_unblinding_notice(message: OutboxMessage) -> Rendered | None:
+    unblinding = EmergencyUnblinding.objects.select_related("participant__trial", "by").get(
+        pk=message.context["unblinding"]
     )
-    if not recipients:
-        return 0
+    if message.user is None or not message.user.email:
+        raise LookupError(f"Outbox message {message.pk} has no staff recipient with an e-mail address.")
+    trial = unblinding.participant.trial
     # The arm is not in the message: e-mail travels further than the platform's access rules.
-    send_mail(
+    return Rendered(
+        to=message.user.email,
         subject=f"[{trial.slug}] Emergency unblinding of {unblinding.participant}",
-        message=(
+        body=(
             f"{unblinding.by.get_username()} unblinded participant {unblinding.participant} of trial "
             f"{trial.title} on {unblinding.at:%Y-%m-%d %H:%M %Z}.\n\nReason: {unblinding.reason}\n\n"
             "The act is recorded in the trial's audit trail."
         ),
-        from_email=None,
-        recipient_list=recipients,
     )
-    return len(recipients)
