@@ -3,6 +3,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from analysis import api as analysis_api
 from assessments import api as assessments_api
 from participants import api as participants_api
 from participants import api_chatbot, api_safety
@@ -38,6 +39,7 @@ trial_urls: list[URLPattern | URLResolver] = [
         name="assessment-submit",
     ),
     path("responses/<int:response_id>/corrections/", assessments_api.CorrectView.as_view(), name="response-correct"),
+    path("exports/long.csv", analysis_api.LongExportView.as_view(), name="export-long"),
     path("safety-alerts/", api_safety.SafetyAlertListView.as_view(), name="safety-alerts"),
     path("safety-alerts/<int:alert_id>/acknowledge/", api_safety.AcknowledgeView.as_view(), name="alert-acknowledge"),
     path("safety-alerts/<int:alert_id>/contact/", api_safety.AlertContactView.as_view(), name="alert-contact"),

@@ -23,6 +23,7 @@ class Capability(StrEnum):
     UNBLIND_PARTICIPANT = "unblind_participant"
     VIEW_DESIGN_SECRETS = "view_design_secrets"  # block sizes and sequence state
     HANDLE_SAFETY = "handle_safety"  # the safety alert queue: acknowledge, contact, resolve
+    EXPORT = "export"  # analysis datasets (blinded; unblinded also needs the unblinded role and a lock)
 
 
 ALL = frozenset(Capability)
@@ -37,10 +38,11 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.VIEW_AUDIT,
             Capability.UNBLIND_PARTICIPANT,
             Capability.HANDLE_SAFETY,
+            Capability.EXPORT,
         }
     ),
-    Role.BLINDED_STATISTICIAN: frozenset({Capability.VIEW_TRIAL}),
-    Role.UNBLINDED_STATISTICIAN: frozenset({Capability.VIEW_TRIAL, Capability.VIEW_DESIGN_SECRETS}),
+    Role.BLINDED_STATISTICIAN: frozenset({Capability.VIEW_TRIAL, Capability.EXPORT}),
+    Role.UNBLINDED_STATISTICIAN: frozenset({Capability.VIEW_TRIAL, Capability.VIEW_DESIGN_SECRETS, Capability.EXPORT}),
     Role.SAFETY_CLINICIAN: frozenset(
         {Capability.VIEW_TRIAL, Capability.VIEW_CONTACT, Capability.UNBLIND_PARTICIPANT, Capability.HANDLE_SAFETY}
     ),

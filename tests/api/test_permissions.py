@@ -19,6 +19,7 @@ ENROLLERS = {"coordinator", "investigator"}
 MANAGERS = {"investigator", "administrator"}
 CONTACT_READERS = {"coordinator", "investigator", "clinician", "administrator"}
 UNBLINDERS = {"investigator", "clinician", "administrator"}
+EXPORTERS = {"investigator", "blinded_statistician", "unblinded_statistician", "administrator"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ ENDPOINTS = [
         "screen", "post", "/api/v1/trials/{slug}/screenings/", ENROLLERS, ok=201, body={"answers": helpers.answers()}
     ),
     Endpoint("participant list", "get", "/api/v1/trials/{slug}/participants/", MEMBERS),
+    Endpoint("export long", "get", "/api/v1/trials/{slug}/exports/long.csv", EXPORTERS, state="randomized"),
     Endpoint("participant detail", "get", "/api/v1/trials/{slug}/participants/{pk}/", MEMBERS, state="randomized"),
     Endpoint(
         "consent",
