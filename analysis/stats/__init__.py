@@ -1,0 +1,1 @@
+"""Pure statistical routines (numpy/scipy/pandas only, no Django): see ``analysis.stats.mmrm``."""
