@@ -1,0 +1,203 @@
+"""The analysis of one outcome from a dataset in the long layout (DESIGN.md): pure pandas, no ORM, so
+``analyze --from-csv`` runs the same code on another trial's file as ``analyze --trial`` on ours.
+
+From the long rows of one instrument and scale, the baseline (week 0) value of each participant becomes
+a covariate, the post-baseline weeks are the outcomes, and three models are fitted: the primary MMRM
+(visit categorical, unstructured covariance, REML), a random-intercept linear mixed model (weeks
+continuous), and an ANCOVA at each week on complete cases. Estimates are intervention minus control.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd  # type: ignore[import-untyped]
+
+from analysis.stats.ancova import fit_ancova
+from analysis.stats.lmm import fit_lmm
+from analysis.stats.mmrm import fit_mmrm
+
+LONG_REQUIRED = ("participant_id", "arm", "visit", "week", "instrument", "scale", "value")
+CONTROL_NAMES = ("control", "waitlist", "wait_list", "placebo", "usual_care", "tau")
+
+
+class AnalysisInputError(ValueError):
+    """The data cannot be analysed as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class ModelFrame:
+    data: (
+        pd.DataFrame
+    )  # one row per participant x post-baseline week: participant_id, arm, week, y, baseline, covariates
+    control: str
+    intervention: str
+    covariates: tuple[str, ...]
+    n_participants: int
+    n_excluded_no_baseline: int
+
+
+def read_long_csv(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, dtype={"participant_id": str, "arm": str, "visit": str})
+    except FileNotFoundError:
+        raise AnalysisInputError(f"{path}: no such file.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise AnalysisInputError(f"{path}: not a CSV file ({exc}).") from None
+    missing = [c for c in LONG_REQUIRED if c not in frame.columns]
+    if missing:
+        raise AnalysisInputError(f"{path.name}: missing column(s) {', '.join(missing)} of the long layout.")
+    return frame
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _pick_control(arms: Sequence[str], control: str | None) -> tuple[str, str]:
+    if len(arms) != 2:
+        raise AnalysisInputError(f"The analysis compares two arms; the data has {len(arms)}: {', '.join(arms)}.")
+    if control is None:
+        named = [a for a in arms if a.lower() in CONTROL_NAMES]
+        if len(named) != 1:
+            raise AnalysisInputError(f"Say which arm is the control with --control (arms: {', '.join(arms)}).")
+        control = named[0]
+    if control not in arms:
+        raise AnalysisInputError(f"--control {control!r} is not an arm of the data (arms: {', '.join(arms)}).")
+    intervention = next(a for a in arms if a != control)
+    return control, intervention
+
+
+def model_frame(
+    long: pd.DataFrame,
+    *,
+    instrument: str,
+    scale: str = "total",
+    control: str | None = None,
+    covariates: Sequence[str] = (),
+) -> ModelFrame:
+    rows = long[(long["instrument"] == instrument) & (long["scale"] == scale)].copy()
+    if rows.empty:
+        found = ", ".join(sorted(long["instrument"].dropna().unique()))
+        raise AnalysisInputError(f"No rows for instrument {instrument!r}, scale {scale!r} (instruments: {found}).")
+    for name in covariates:
+        if name not in rows.columns:
+            raise AnalysisInputError(f"Covariate {name!r} is not a column of the data.")
+    rows["value"] = pd.to_numeric(rows["value"], errors="coerce")
+    rows["week"] = pd.to_numeric(rows["week"], errors="raise")
+    arms = sorted(rows["arm"].dropna().astype(str).unique())
+    control_arm, intervention = _pick_control(arms, control)
+    baseline = rows[rows["week"] == 0].groupby("participant_id")["value"].first().rename("baseline")
+    post = rows[rows["week"] > 0].merge(baseline, left_on="participant_id", right_index=True, how="left")
+    randomized = post["participant_id"].nunique()
+    no_baseline = post[post["baseline"].isna()]["participant_id"].nunique()
+    post = post[post["baseline"].notna()]
+    keep = ["participant_id", "arm", "visit", "week", "value", "baseline", *covariates]
+    frame = post[keep].rename(columns={"value": "y"}).reset_index(drop=True)
+    for name in covariates:
+        frame[name] = frame[name].astype(str)
+    return ModelFrame(
+        data=frame,
+        control=control_arm,
+        intervention=intervention,
+        covariates=tuple(covariates),
+        n_participants=randomized,
+        n_excluded_no_baseline=no_baseline,
+    )
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def analyze(frame: ModelFrame) -> dict[str, Any]:
+    """The three analyses, as the JSON of the ``analyze`` contract."""
+    data, covs = frame.data, list(frame.covariates)
+    observed = data[data["y"].notna()]
+    mmrm = fit_mmrm(
+        observed,
+        outcome="y",
+        subject="participant_id",
+        visit="week",
+        arm="arm",
+        control=frame.control,
+        baseline="baseline",
+        covariates=covs,
+    )
+    lmm = fit_lmm(
+        observed,
+        outcome="y",
+        subject="participant_id",
+        week="week",
+        arm="arm",
+        control=frame.control,
+        baseline="baseline",
+        covariates=covs,
+    )
+    ancova = []
+    for week in sorted(data["week"].unique()):
+        at_week = observed[observed["week"] == week]
+        fit = fit_ancova(at_week, outcome="y", arm="arm", control=frame.control, baseline="baseline", covariates=covs)
+        ancova.append(
+            {
+                "week": int(week),
+                "n": fit.n,
+                "estimate": fit.estimate,
+                "se": fit.se,
+                "ci_low": fit.ci_low,
+                "ci_high": fit.ci_high,
+                "p": fit.p,
+                "df": fit.df,
+            }
+        )
+    return {
+        "control": frame.control,
+        "intervention": frame.intervention,
+        "covariates": covs,
+        "n_participants": frame.n_participants,
+        "n_excluded_no_baseline": frame.n_excluded_no_baseline,
+        "n_observations": len(observed),
+        "mmrm": {
+            "method": mmrm.method,
+            "covariance_structure": "unstructured",
+            "df_method": mmrm.df_method,
+            "converged": mmrm.converged,
+            "loglik": mmrm.loglik,
+            "visits": [
+                {
+                    "week": int(v.visit),
+                    "estimate": v.estimate,
+                    "se": v.se,
+                    "ci_low": v.ci_low,
+                    "ci_high": v.ci_high,
+                    "p": v.p,
+                    "df": v.df,
+                }
+                for v in mmrm.visits
+            ],
+        },
+        "lmm": {
+            "method": lmm.method,
+            "model": "random intercept; weeks continuous; arm x week",
+            "estimate": lmm.estimate,
+            "se": lmm.se,
+            "ci_low": lmm.ci_low,
+            "ci_high": lmm.ci_high,
+            "p": lmm.p,
+            "at_week": int(data["week"].max()),
+            "slope_difference": lmm.slope_difference,
+            "converged": lmm.converged,
+        },
+        "ancova": [{k: _finite(v) for k, v in row.items()} for row in ancova],
+    }

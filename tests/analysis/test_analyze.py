@@ -1,0 +1,97 @@
+"""``analyze --from-csv`` on a file in the long layout: the JSON contract, effects recovered, clear
+errors. The data are simulated with a fixed seed and known effects."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from django.core.management import CommandError, call_command
+
+TRUE_EFFECT = {4: -3.0, 8: -4.0}  # intervention minus control, by week
+
+
+def _simulate(path, n: int = 240, seed: int = 7) -> None:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        arm = "chatbot" if i % 2 else "waitlist"
+        condition = ["MDD", "GAD", "CHR-FED"][i % 3]
+        base = rng.normal(15, 4)
+        person = rng.normal(0, 2.5)
+        rows.append((f"P{i:04d}", arm, condition, "baseline", 0, base))
+        for week in (4, 8):
+            change = -2.0 - 0.2 * week + (TRUE_EFFECT[week] if arm == "chatbot" else 0.0)
+            value = 0.6 * base + 6 + change + person + rng.normal(0, 2.0)
+            if rng.random() < 0.15 * week / 8:  # dropout, more by week 8
+                value = None
+            rows.append((f"P{i:04d}", arm, condition, f"week{week}", week, value))
+    frame = pd.DataFrame(rows, columns=["participant_id", "arm", "condition", "visit", "week", "value"])
+    frame["instrument"] = "phq9"
+    frame["scale"] = "total"
+    frame["completed_at"] = ""
+    frame.to_csv(path, index=False)
+
+
+def test_it_writes_the_contract_and_recovers_the_effects(tmp_path):
+    data, out = tmp_path / "long.csv", tmp_path / "result.json"
+    _simulate(data)
+    call_command(
+        "analyze", "--from-csv", str(data), "--instrument", "phq9", "--covariates", "condition", "--json", str(out)
+    )
+    result = json.loads(out.read_text())
+
+    assert result["control"] == "waitlist" and result["intervention"] == "chatbot"
+    assert result["mmrm"]["method"] == "REML"
+    assert [v["week"] for v in result["mmrm"]["visits"]] == [4, 8]
+    for visit in result["mmrm"]["visits"]:
+        assert set(visit) >= {"week", "estimate", "se", "ci_low", "ci_high", "p"}
+        assert abs(visit["estimate"] - TRUE_EFFECT[visit["week"]]) < 3 * visit["se"]
+        assert visit["ci_low"] < visit["estimate"] < visit["ci_high"] and visit["p"] < 0.001
+    assert set(result["lmm"]) >= {"estimate", "se", "method"}
+    assert result["lmm"]["method"] in {"REML", "ML"}
+    assert abs(result["lmm"]["estimate"] - TRUE_EFFECT[8]) < 3 * result["lmm"]["se"]
+    assert [a["week"] for a in result["ancova"]] == [4, 8]
+    for row in result["ancova"]:
+        assert set(row) >= {"week", "n", "estimate", "se", "p"}
+        assert row["n"] < 240  # complete cases only
+        assert abs(row["estimate"] - TRUE_EFFECT[row["week"]]) < 3 * row["se"]
+    assert len(result["input"]["sha256"]) == 64
+
+
+def test_a_blinded_file_needs_the_control_named(tmp_path):
+    data = tmp_path / "long.csv"
+    _simulate(data, n=60)
+    frame = pd.read_csv(data)
+    frame["arm"] = frame["arm"].map({"chatbot": "B", "waitlist": "A"})
+    frame.to_csv(data, index=False)
+    with pytest.raises(CommandError, match=r"--control \(arms: A, B\)"):
+        call_command("analyze", "--from-csv", str(data), "--instrument", "phq9")
+    with pytest.raises(CommandError, match="'C' is not an arm"):
+        call_command("analyze", "--from-csv", str(data), "--instrument", "phq9", "--control", "C")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "args", "message"),
+    [
+        (lambda f: f.drop(columns=["week"]), [], "missing column.s. week"),
+        (lambda f: f, ["--instrument", "gad7"], "No rows for instrument 'gad7'"),
+        (lambda f: f, ["--covariates", "site"], "Covariate 'site' is not a column"),
+    ],
+)
+def test_bad_input_is_named(tmp_path, mutate, args, message):
+    data = tmp_path / "long.csv"
+    _simulate(data, n=40)
+    mutate(pd.read_csv(data)).to_csv(data, index=False)
+    arguments = ["analyze", "--from-csv", str(data), "--instrument", "phq9", *args]
+    if "--instrument" in args:
+        arguments = ["analyze", "--from-csv", str(data), *args]
+    with pytest.raises(CommandError, match=message):
+        call_command(*arguments)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(CommandError, match="no such file"):
+        call_command("analyze", "--from-csv", str(tmp_path / "nope.csv"), "--instrument", "phq9")
