@@ -103,6 +103,13 @@ def model_frame(
     post = post[post["baseline"].notna()]
     keep = ["participant_id", "arm", "visit", "week", "value", "baseline", *covariates]
     frame = post[keep].rename(columns={"value": "y"}).reset_index(drop=True)
+    observed = frame[frame["y"].notna()]
+    for arm in (control_arm, intervention):
+        if observed[observed["arm"] == arm].empty:
+            raise AnalysisInputError(
+                f"No post-baseline {instrument} {scale} values in arm {arm!r} yet "
+                f"({randomized} participants, {no_baseline} without a baseline): nothing to compare."
+            )
     for name in covariates:
         frame[name] = frame[name].astype(str)
     return ModelFrame(

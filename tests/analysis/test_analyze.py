@@ -95,3 +95,55 @@ def test_bad_input_is_named(tmp_path, mutate, args, message):
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(CommandError, match="no such file"):
         call_command("analyze", "--from-csv", str(tmp_path / "nope.csv"), "--instrument", "phq9")
+
+
+@pytest.mark.django_db
+def test_a_trial_without_follow_up_yet_gets_a_plain_answer(trial):
+    from tests import helpers
+
+    for _ in range(4):
+        helpers.randomized(trial)
+    with pytest.raises(CommandError, match=r"No post-baseline phq9 total values in arm 'A' yet \(4 participants"):
+        call_command("analyze", "--trial", "therabot", "--instrument", "phq9", "--control", "A")
+
+
+@pytest.mark.django_db
+def test_the_platforms_own_data_flows_into_the_analysis(trial, tmp_path):
+    """Enroll, baseline, randomize, let the sweep open weeks 4 and 8, answer, then analyze --trial."""
+    from datetime import timedelta
+
+    from assessments.models import ScheduledAssessment
+    from assessments.services.submission import response_submit
+    from assessments.services.sweep import sweep
+    from participants.services import participant_randomize
+    from tests import helpers
+
+    rng = np.random.default_rng(3)
+
+    def phq9() -> dict[str, int]:
+        return {f"phq9_{n}": int(rng.integers(0, 4)) for n in range(1, 9)} | {"phq9_9": 0}
+
+    for _ in range(24):
+        participant = helpers.enrolled(trial)
+        baseline = ScheduledAssessment.objects.get(participant=participant, visit__code="baseline")
+        for code in baseline.instruments:
+            answers = phq9() if code == "phq9" else helpers.lowest_answers(code)
+            response_submit(assessment=baseline, instrument_code=code, answers=answers, source="api")
+        participant_randomize(participant=participant, by=None)
+        for code in ("week4", "week8"):
+            visit = ScheduledAssessment.objects.get(participant=participant, visit__code=code)
+            sweep(now=visit.opens_at, deliver=False)
+            visit.refresh_from_db()
+            response_submit(
+                assessment=visit,
+                instrument_code="phq9",
+                answers=phq9(),
+                source="api",
+                now=visit.opens_at + timedelta(hours=1),
+            )
+    out = tmp_path / "result.json"
+    call_command("analyze", "--trial", "therabot", "--instrument", "phq9", "--control", "A", "--json", str(out))
+    result = json.loads(out.read_text())
+    assert [v["week"] for v in result["mmrm"]["visits"]] == [4, 8]
+    assert result["n_participants"] == 24 and result["mmrm"]["method"] == "REML"
+    assert [a["n"] for a in result["ancova"]] == [24, 24]
