@@ -147,3 +147,5 @@ def test_the_platforms_own_data_flows_into_the_analysis(trial, tmp_path):
     assert [v["week"] for v in result["mmrm"]["visits"]] == [4, 8]
     assert result["n_participants"] == 24 and result["mmrm"]["method"] == "REML"
     assert [a["n"] for a in result["ancova"]] == [24, 24]
+    assert result["consort"]["randomized"] == 24
+    assert sum(arm["analysed"] for arm in result["consort"]["analysis"].values()) == 24

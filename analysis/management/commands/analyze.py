@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from analysis.consort import consort_counts
 from analysis.exports import long_csv
 from analysis.stats.mmrm import MMRMConvergenceError
 from analysis.stats.primary import AnalysisInputError, analyze, file_sha256, model_frame, read_long_csv
@@ -31,6 +32,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         covariates = [c.strip() for c in options["covariates"].split(",") if c.strip()]
+        trial: Trial | None = None
         with tempfile.TemporaryDirectory() as scratch:
             if options["trial"]:
                 trial = Trial.objects.filter(slug=options["trial"]).first()
@@ -53,6 +55,8 @@ class Command(BaseCommand):
                 result = analyze(frame)
             except (AnalysisInputError, ValueError, MMRMConvergenceError) as exc:
                 raise CommandError(str(exc)) from exc
+            if trial is not None:
+                result["consort"] = consort_counts(trial, instrument=options["instrument"], blinded=True)
             result = {
                 "input": {
                     "file": path.name,

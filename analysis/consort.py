@@ -1,0 +1,149 @@
+"""CONSORT flow counts, from the data rather than drawn by hand.
+
+Enrollment: assessed for eligibility (everyone screened), excluded (ineligible, with each reason; and
+eligible people who left before randomization, as declined; and those still waiting). Allocation:
+randomized, allocated per arm, received the allocated intervention (for an arm that is not the control,
+at least one recorded chatbot session; a control arm receives what it is allocated). Follow-up, per
+visit and arm: completed, missed, withdrawn, lost to follow-up, with the reasons given. Analysis: per arm,
+participants with a baseline and at least one post-baseline value of the primary instrument (the MMRM
+population) and those excluded from it.
+
+Arms are written as their letters unless ``blinded=False``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from assessments.models import AssessmentStatus, Response, ScheduledAssessment
+from participants.models import Allocation, EngagementSession, Participant, Status, StatusChange
+from trial.models import Trial, VisitDefinition
+from trial.models.protocol import VisitAnchor
+
+PRE_RANDOMIZATION = (Status.ELIGIBLE, Status.CONSENTED, Status.ENROLLED)
+
+
+def consort_counts(trial: Trial, *, instrument: str, blinded: bool = True) -> dict[str, Any]:
+    participants = Participant.objects.filter(trial=trial)
+    by_status = Counter(participants.values_list("status", flat=True))
+    reasons: Counter[str] = Counter()
+    for entries in participants.filter(status=Status.INELIGIBLE).values_list("ineligibility_reasons", flat=True):
+        for entry in entries:
+            reasons[entry["reason"]] += 1
+    left_before = Counter(
+        StatusChange.objects.filter(
+            participant__trial=trial, to_status=Status.WITHDRAWN, from_status__in=PRE_RANDOMIZATION
+        ).values_list("reason", flat=True)
+    )
+    allocations = list(Allocation.objects.filter(trial=trial).select_related("arm"))
+    label = {a.arm_id: (a.arm.blinded_label if blinded else a.arm.code) for a in allocations}
+    arm_of = {a.participant_id: label[a.arm_id] for a in allocations}
+    control_labels = {label[a.arm_id] for a in allocations if a.arm.is_control}
+    arms = sorted(set(arm_of.values()))
+    engaged = set(
+        EngagementSession.objects.filter(participant__trial=trial).values_list("participant_id", flat=True).distinct()
+    )
+    allocation = {
+        arm: {
+            "allocated": sum(1 for p in arm_of if arm_of[p] == arm),
+            "received": sum(1 for p in arm_of if arm_of[p] == arm and (arm in control_labels or p in engaged)),
+        }
+        for arm in arms
+    }
+
+    follow_up = []
+    visits = VisitDefinition.objects.filter(trial=trial, anchor=VisitAnchor.RANDOMIZATION).order_by("order", "week")
+    ended = {
+        c.participant_id: c
+        for c in StatusChange.objects.filter(
+            participant__trial=trial, to_status__in=[Status.WITHDRAWN, Status.LOST_TO_FOLLOW_UP]
+        ).order_by("at")
+    }
+    for visit in visits:
+        per_arm: dict[str, dict[str, Any]] = {
+            arm: {
+                "completed": 0,
+                "missed": 0,
+                "withdrawn": 0,
+                "lost_to_follow_up": 0,
+                "pending": 0,
+                "reasons": Counter(),
+            }
+            for arm in arms
+        }
+        rows = ScheduledAssessment.objects.filter(participant__trial=trial, visit=visit).values_list(
+            "participant_id", "status"
+        )
+        for participant_id, status in rows:
+            counts = per_arm[arm_of[participant_id]]
+            change = ended.get(participant_id)
+            if status == AssessmentStatus.COMPLETED:
+                counts["completed"] += 1
+            elif status == AssessmentStatus.CANCELLED and change is not None and change.to_status == Status.WITHDRAWN:
+                counts["withdrawn"] += 1
+                counts["reasons"][change.reason or "not given"] += 1
+            elif change is not None and change.to_status == Status.LOST_TO_FOLLOW_UP:
+                counts["lost_to_follow_up"] += 1
+                counts["reasons"][change.reason or "not given"] += 1
+            elif status == AssessmentStatus.MISSED:
+                counts["missed"] += 1
+            else:
+                counts["pending"] += 1
+        follow_up.append(
+            {
+                "visit": visit.code,
+                "week": visit.week,
+                "arms": {arm: {**c, "reasons": dict(c["reasons"])} for arm, c in per_arm.items()},
+            }
+        )
+
+    with_baseline = set(
+        Response.objects.filter(
+            assessment__participant__trial=trial,
+            assessment__visit__anchor=VisitAnchor.ENROLLMENT,
+            instrument_code=instrument,
+            total__isnull=False,
+        ).values_list("assessment__participant_id", flat=True)
+    )
+    with_follow_up = set(
+        Response.objects.filter(
+            assessment__participant__trial=trial,
+            assessment__visit__anchor=VisitAnchor.RANDOMIZATION,
+            instrument_code=instrument,
+            total__isnull=False,
+        )
+        .values_list("assessment__participant_id", flat=True)
+        .distinct()
+    )
+    analysed = dict.fromkeys(arms, 0)
+    not_analysed = dict.fromkeys(arms, 0)
+    for participant_id, arm in arm_of.items():
+        if participant_id in with_baseline and participant_id in with_follow_up:
+            analysed[arm] += 1
+        else:
+            not_analysed[arm] += 1
+
+    ineligible = by_status[Status.INELIGIBLE]
+    declined = sum(left_before.values())
+    waiting = sum(by_status[s] for s in PRE_RANDOMIZATION) + by_status[Status.SCREENED]
+    return {
+        "trial": trial.slug,
+        "blinded": blinded,
+        "instrument": instrument,
+        "assessed_for_eligibility": participants.count(),
+        "excluded": {
+            "total": ineligible + declined + waiting,
+            "not_meeting_inclusion_criteria": ineligible,
+            "reasons": dict(reasons.most_common()),
+            "declined_or_withdrew_before_randomization": declined,
+            "declined_reasons": {reason or "not given": n for reason, n in left_before.items()},
+            "not_yet_randomized": waiting,
+        },
+        "randomized": len(allocations),
+        "allocation": allocation,
+        "follow_up": follow_up,
+        "analysis": {
+            arm: {"analysed": analysed[arm], "excluded_no_baseline_or_follow_up": not_analysed[arm]} for arm in arms
+        },
+    }
