@@ -22,6 +22,8 @@ import pandas as pd  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 from scipy import stats  # type: ignore[import-untyped]
 
+from analysis.stats.design import add_covariates, full_rank_design, require_numeric
+
 __all__ = ["AncovaResult", "fit_ancova"]
 
 FloatArray = NDArray[np.float64]
@@ -44,11 +46,6 @@ class AncovaResult:
     n_excluded: int = 0  # rows dropped because the outcome, baseline or a covariate was missing
     control: Any = None
     intervention: Any = None
-
-
-def _require_numeric(series: pd.Series, name: str) -> None:
-    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-        raise ValueError(f"column {name!r} must be numeric (got dtype {series.dtype})")
 
 
 def fit_ancova(
@@ -78,7 +75,7 @@ def fit_ancova(
         raise ValueError(f"the same column is used twice among {needed}")
     df = data[needed]
     for name in (outcome, baseline):
-        _require_numeric(df[name], name)
+        require_numeric(df[name], name)
         if np.isinf(df[name].to_numpy(dtype=float, na_value=np.nan)).any():
             raise ValueError(f"column {name!r} has infinite values")
     if df[arm].isna().any():
@@ -96,22 +93,12 @@ def fit_ancova(
         baseline: complete[baseline].to_numpy(dtype=float),
         f"{arm}[{intervention}]": (complete[arm] == intervention).to_numpy(dtype=float),
     }
-    for name in covariates:
-        series = complete[name]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            cols[name] = series.to_numpy(dtype=float)
-        else:
-            levels = sorted(series.unique().tolist(), key=str)
-            for level in levels[1:]:
-                cols[f"{name}[{level}]"] = (series == level).to_numpy(dtype=float)
-    terms = list(cols)
-    x = np.column_stack([cols[t] for t in terms])
-    y = complete[outcome].to_numpy(dtype=float)
-    n, p = x.shape
+    add_covariates(cols, complete, covariates)
+    n, p = len(complete), len(cols)
     if n <= p:
         raise ValueError(f"too few complete cases ({n}) for {p} coefficients in column {outcome!r}")
-    if np.linalg.matrix_rank(x) < p:
-        raise ValueError(f"the design is rank deficient (collinear terms among {terms})")
+    terms, x = full_rank_design(cols)
+    y = complete[outcome].to_numpy(dtype=float)
 
     q_mat, r_mat = np.linalg.qr(x)
     beta = np.linalg.solve(r_mat, q_mat.T @ y)

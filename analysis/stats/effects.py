@@ -36,6 +36,8 @@ from statsmodels.tools.sm_exceptions import (  # type: ignore[import-untyped]
     PerfectSeparationWarning,
 )
 
+from analysis.stats.design import add_covariates, full_rank_design
+
 __all__ = [
     "THRESHOLDS",
     "BinaryEffect",
@@ -454,23 +456,11 @@ def logistic_adjusted(
 
     k_arm = f"arm[{intervention}]"
     cols: dict[str, FloatArray] = {"(Intercept)": np.ones(y.size), k_arm: is_int.astype(float), "baseline": base}
-    for name in cov.columns:
-        series = cov[name]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            values = series.to_numpy(dtype=float)
-            if np.isinf(values).any():
-                raise ValueError(f"covariate {name!r} has infinite values")
-            cols[str(name)] = values
-        else:
-            for level in sorted(series.unique().tolist(), key=str)[1:]:
-                cols[f"{name}[{level}]"] = (series == level).to_numpy(dtype=float)
-    terms = list(cols)
-    x = np.column_stack([cols[t] for t in terms])
-    n, p = x.shape
+    add_covariates(cols, cov, cov.columns)
+    n, p = y.size, len(cols)
     if n <= p:
         raise ValueError(f"too few complete cases ({n}) for {p} coefficients")
-    if np.linalg.matrix_rank(x) < p:
-        raise ValueError(f"the design is rank deficient (collinear terms among {terms})")
+    terms, x = full_rank_design(cols)
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", PerfectSeparationWarning)

@@ -40,6 +40,8 @@ import pandas as pd  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 from scipy import optimize, stats  # type: ignore[import-untyped]
 
+from analysis.stats.design import add_covariates, full_rank_design, require_numeric
+
 __all__ = ["LMMResult", "fit_lmm"]
 
 FloatArray = NDArray[np.float64]
@@ -80,11 +82,6 @@ class LMMResult:
     messages: list[str] = field(default_factory=list)
 
 
-def _require_numeric(series: pd.Series, name: str) -> None:
-    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-        raise ValueError(f"column {name!r} must be numeric (got dtype {series.dtype})")
-
-
 def _design(
     data: pd.DataFrame,
     outcome: str,
@@ -105,7 +102,7 @@ def _design(
         raise ValueError(f"the same column is used twice among {needed}")
     df = data[needed].copy()
     for name in (outcome, week, baseline):
-        _require_numeric(df[name], name)
+        require_numeric(df[name], name)
     for name in (subject, week, arm, baseline, *covariates):
         if df[name].isna().any():
             raise ValueError(f"column {name!r} has missing values (NaN); impute or drop those participants")
@@ -140,19 +137,9 @@ def _design(
         week: week_col,
         f"{arm}[{intervention}]:{week}": arm_col * week_col,
     }
-    for name in covariates:
-        series = obs[name]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            cols[name] = series.to_numpy(dtype=float)
-        else:
-            levels = sorted(df[name].unique().tolist(), key=str)
-            for level in levels[1:]:
-                cols[f"{name}[{level}]"] = (series == level).to_numpy(dtype=float)
-    terms = list(cols)
-    x = np.column_stack([cols[t] for t in terms])
+    add_covariates(cols, obs, covariates, levels_from=df)
+    terms, x = full_rank_design(cols, what="fixed-effect design")
     y = obs[outcome].to_numpy(dtype=float)
-    if np.linalg.matrix_rank(x) < x.shape[1]:
-        raise ValueError(f"the fixed-effect design is rank deficient (collinear terms among {terms})")
     groups, _ = pd.factorize(obs[subject])
     return obs, intervention, terms, x, y, np.asarray(groups, dtype=np.intp)
 

@@ -32,6 +32,8 @@ import pandas as pd  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 from scipy import optimize, stats  # type: ignore[import-untyped]
 
+from analysis.stats.design import add_covariates, full_rank_design, require_numeric
+
 __all__ = ["MMRMConvergenceError", "MMRMResult", "VisitEffect", "fit_mmrm"]
 
 FloatArray = NDArray[np.float64]
@@ -196,11 +198,6 @@ class _REML:
 # Input checking and design matrix.
 
 
-def _require_numeric(series: pd.Series, name: str) -> None:
-    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-        raise ValueError(f"column {name!r} must be numeric (got dtype {series.dtype})")
-
-
 def _prepare(
     data: pd.DataFrame,
     outcome: str,
@@ -220,12 +217,12 @@ def _prepare(
     if len(set(needed)) != len(needed):
         raise ValueError(f"the same column is used twice among {needed}")
     df = data[needed].copy()
-    _require_numeric(df[outcome], outcome)
+    require_numeric(df[outcome], outcome)
     for name in (subject, visit, arm):
         if df[name].isna().any():
             raise ValueError(f"column {name!r} has missing values")
     if baseline:
-        _require_numeric(df[baseline], baseline)
+        require_numeric(df[baseline], baseline)
     for name in [*([baseline] if baseline else []), *covariates]:
         if df[name].isna().any():
             raise ValueError(f"column {name!r} has missing values (NaN); impute or drop those participants")
@@ -272,19 +269,9 @@ def _prepare(
     for a, acol in arm_cols.items():
         for v, vcol in visit_cols.items():
             cols[f"{arm}[{a}]:{visit}[{v}]"] = acol * vcol
-    for name in covariates:
-        series = obs[name]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            cols[name] = series.to_numpy(dtype=float)
-        else:
-            levels = sorted(df[name].unique().tolist(), key=str)
-            for level in levels[1:]:
-                cols[f"{name}[{level}]"] = (series == level).to_numpy(dtype=float)
-    terms = list(cols)
-    x = np.column_stack([cols[t] for t in terms])
+    add_covariates(cols, obs, covariates, levels_from=df)
+    terms, x = full_rank_design(cols, what="fixed-effect design")
     y = obs[outcome].to_numpy(dtype=float)
-    if np.linalg.matrix_rank(x) < x.shape[1]:
-        raise ValueError(f"the fixed-effect design is rank deficient (collinear terms among {terms})")
     return obs, arms, visits, terms, x, y, [subject, visit]
 
 
