@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
 
+from analysis.stats import effects
 from analysis.stats.ancova import fit_ancova
 from analysis.stats.lmm import fit_lmm
 from analysis.stats.mmrm import fit_mmrm
@@ -38,6 +39,7 @@ class ModelFrame:
     control: str
     intervention: str
     covariates: tuple[str, ...]
+    instrument: str
     n_participants: int
     n_excluded_no_baseline: int
 
@@ -117,6 +119,7 @@ def model_frame(
         control=control_arm,
         intervention=intervention,
         covariates=tuple(covariates),
+        instrument=instrument,
         n_participants=randomized,
         n_excluded_no_baseline=no_baseline,
     )
@@ -207,4 +210,78 @@ def analyze(frame: ModelFrame) -> dict[str, Any]:
             "converged": lmm.converged,
         },
         "ancova": [{k: _finite(v) for k, v in row.items()} for row in ancova],
+        **secondary(frame, mmrm.visits),
+    }
+
+
+def _binary(outcome: Any, rows: pd.DataFrame, control: str, covariates: list[str]) -> dict[str, Any]:
+    """Odds ratio and marginal risk difference and ratio, or the reason they cannot be estimated."""
+    try:
+        fit = effects.logistic_adjusted(
+            outcome,
+            rows["arm"].to_numpy(),
+            rows["baseline"].to_numpy(),
+            control,
+            rows[covariates] if covariates else None,
+        )
+    except ValueError as exc:
+        return {"estimable": False, "reason": str(exc)}
+    return {
+        "estimable": True,
+        "n": fit.n,
+        "events_by_arm": fit.events_by_arm,
+        "odds_ratio": fit.odds_ratio,
+        "or_ci_low": fit.or_ci_low,
+        "or_ci_high": fit.or_ci_high,
+        "p": fit.p_or,
+        "risk_difference": fit.risk_difference,
+        "rd_ci_low": fit.rd_ci_low,
+        "rd_ci_high": fit.rd_ci_high,
+        "risk_ratio": fit.risk_ratio,
+        "rr_ci_low": fit.rr_ci_low,
+        "rr_ci_high": fit.rr_ci_high,
+    }
+
+
+def secondary(frame: ModelFrame, visits: Sequence[Any]) -> dict[str, Any]:
+    """Effect sizes from the MMRM differences and the pooled baseline SD; within-arm change (descriptive);
+    responders, remission and reliable improvement adjusted for baseline (PHQ-9 and GAD-7 thresholds)."""
+    data, covs = frame.data, list(frame.covariates)
+    per_person = data.drop_duplicates("participant_id")
+    base_i = per_person.loc[per_person["arm"] == frame.intervention, "baseline"]
+    base_c = per_person.loc[per_person["arm"] == frame.control, "baseline"]
+    sd = effects.pooled_sd(base_i, base_c)
+    sizes = []
+    for v in visits:
+        d = effects.cohens_d(v.estimate, v.se, sd, v.df)
+        g = effects.hedges_g(v.estimate, v.se, sd, len(base_i), len(base_c), v.df)
+        sizes.append(
+            {
+                "week": int(v.visit),
+                "cohens_d": d.estimate,
+                "d_ci_low": d.ci_low,
+                "d_ci_high": d.ci_high,
+                "hedges_g": g.estimate,
+                "g_ci_low": g.ci_low,
+                "g_ci_high": g.ci_high,
+            }
+        )
+    change = []
+    binary = []
+    for week in sorted(data["week"].unique()):
+        at_week = data[data["week"] == week]
+        for arm in (frame.intervention, frame.control):
+            rows = at_week[at_week["arm"] == arm]
+            summary = effects.within_arm_change(rows["baseline"].to_numpy(), rows["y"].to_numpy())
+            change.append({"week": int(week), "arm": arm, **{k: _finite(v) for k, v in summary.items()}})
+        if frame.instrument in effects.THRESHOLDS:
+            outcomes = effects.responders(at_week["baseline"].to_numpy(), at_week["y"].to_numpy(), frame.instrument)
+            binary.append(
+                {"week": int(week), **{name: _binary(y, at_week, frame.control, covs) for name, y in outcomes.items()}}
+            )
+    return {
+        "baseline_sd_pooled": sd,
+        "effect_sizes": sizes,
+        "within_arm_change": change,
+        "responders": binary,
     }

@@ -60,6 +60,20 @@ def test_it_writes_the_contract_and_recovers_the_effects(tmp_path):
         assert abs(row["estimate"] - TRUE_EFFECT[row["week"]]) < 3 * row["se"]
     assert len(result["input"]["sha256"]) == 64
 
+    # Effect sizes: the MMRM difference over the pooled baseline SD (about 4 in the simulation).
+    assert 3.0 < result["baseline_sd_pooled"] < 5.0
+    for size, visit in zip(result["effect_sizes"], result["mmrm"]["visits"], strict=True):
+        assert size["week"] == visit["week"]
+        assert size["cohens_d"] == pytest.approx(visit["estimate"] / result["baseline_sd_pooled"])
+        assert abs(size["hedges_g"]) < abs(size["cohens_d"])  # the small-sample correction shrinks it
+        assert size["d_ci_low"] < size["cohens_d"] < size["d_ci_high"]
+    change = {(c["week"], c["arm"]): c for c in result["within_arm_change"]}
+    assert change[(8, "chatbot")]["mean_change"] < change[(8, "waitlist")]["mean_change"] < 0
+    week8 = next(r for r in result["responders"] if r["week"] == 8)
+    assert set(week8) == {"week", "response", "remission", "reliable_improvement"}
+    assert week8["reliable_improvement"]["estimable"] is True
+    assert week8["reliable_improvement"]["risk_difference"] > 0  # the chatbot arm improves more
+
 
 def test_a_blinded_file_needs_the_control_named(tmp_path):
     data = tmp_path / "long.csv"
