@@ -164,17 +164,10 @@ def _load_state(visit: Visit) -> None:
     )
 
 
-def _link_expired(token: str) -> bool:
-    """Whether an unusable token is a real link past its window (410) rather than a wrong one (404)."""
-    if not token or len(token) > 100:
-        return False
-    return AccessLink.objects.filter(token_hash=links._digest(token)).exists()
-
-
 def _open_visit(request: HttpRequest, token: str) -> Visit | HttpResponse:
     link = links.link_resolve(token=token)
     if link is None:
-        return problem(request, "expired" if _link_expired(token) else "invalid")
+        return problem(request, "expired" if links.link_known(token=token) else "invalid")
     visit = Visit(token=token, link=link)
     status = visit.assessment.status
     if status in (AssessmentStatus.MISSED, AssessmentStatus.CANCELLED):

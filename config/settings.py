@@ -55,6 +55,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if (DEBUG or TESTING) else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# A participant whose browser dropped the CSRF cookie gets a friendly "please try again" page.
+CSRF_FAILURE_VIEW = "assessments.views.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -187,7 +189,7 @@ SAFETY_ESCALATION_HOURS = float(os.environ.get("SAFETY_ESCALATION_HOURS", "24"))
 SAFETY_ESCALATION_HOURS_URGENT = float(os.environ.get("SAFETY_ESCALATION_HOURS_URGENT", "1"))
 
 # Crisis resources shown on every participant page, and at once after a risk answer (PHQ-9 item 9).
-# US defaults; a trial elsewhere replaces them (assessments.views.crisis_resources_for is the per-trial hook).
+# US defaults; a trial elsewhere replaces them (Trial.crisis_resources; see assessments/crisis.py).
 CRISIS_RESOURCES: list[dict[str, str]] = [
     {"name": "988 Suicide & Crisis Lifeline", "action": "Call or text 988", "href": "tel:988"},
     {"name": "Emergency services", "action": "Call 911", "href": "tel:911"},

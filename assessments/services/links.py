@@ -22,6 +22,13 @@ def link_create(*, assessment: ScheduledAssessment) -> str:
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/q/{token}/"
 
 
+def link_known(*, token: str) -> bool:
+    """Whether the token belongs to a link at all, usable or not (expired links still exist)."""
+    if not token or len(token) > 100:
+        return False
+    return AccessLink.objects.filter(token_hash=_digest(token)).exists()
+
+
 def link_resolve(*, token: str) -> AccessLink | None:
     """The link behind a token, or None if the token is unknown or expired."""
     if not token or len(token) > 100:

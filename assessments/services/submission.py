@@ -191,6 +191,8 @@ def draft_save(*, assessment: ScheduledAssessment, instrument_code: str, answers
     """Keep a participant's progress. Values are checked now, so a bad one is named at once."""
     assessment = _lock(assessment)
     _require_open(assessment, instrument_code, timezone.now())
+    if Response.objects.filter(assessment=assessment, instrument_code=instrument_code).exists():
+        raise Conflict(f"{instrument_code} of {assessment} was already submitted; there is no draft to keep.")
     cleaned = _clean(answers)
     _score(instrument_code, cleaned)  # validates every answered item
     draft, _ = DraftAnswers.objects.update_or_create(

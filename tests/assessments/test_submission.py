@@ -140,6 +140,9 @@ def test_progress_is_kept_as_a_draft_and_checked_as_it_goes(baseline):
         draft_save(assessment=baseline, instrument_code="phq9", answers={"phq9_4": 9})
     response_submit(assessment=baseline, instrument_code="phq9", answers=PHQ9, source="survey")
     assert not baseline.drafts.exists()
+    with pytest.raises(Conflict, match="already submitted"):  # a stale page cannot leave a draft behind
+        draft_save(assessment=baseline, instrument_code="phq9", answers={"phq9_1": 1})
+    assert not baseline.drafts.exists()
 
 
 def test_the_api_write_path_scores_and_alerts_like_the_survey(api, coordinator, clinician, trial, baseline):
