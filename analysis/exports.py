@@ -14,7 +14,7 @@ import io
 from collections.abc import Iterator
 from datetime import datetime
 
-from analysis.datasets import long_header, long_rows
+from analysis import datasets
 from trial.access import Capability, can
 from trial.audit import Actor, audit_record
 from trial.errors import DomainError
@@ -49,8 +49,10 @@ def _cell(value: object) -> object:
     return value
 
 
-def long_csv(*, trial: Trial, blinded: bool, by: Actor) -> Iterator[bytes]:
-    """The long dataset as CSV, in chunks of bytes. Permission is the caller's to check first."""
+def dataset_csv(*, trial: Trial, name: str, blinded: bool, by: Actor) -> Iterator[bytes]:
+    """A dataset as CSV, in chunks of bytes, for streaming over HTTP; the audit event (with the SHA-256
+    of exactly the bytes sent) is written after the last chunk. Permission is the caller's to check."""
+    dataset, chunks = datasets.build(trial, name, blinded=blinded)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     digest = hashlib.sha256()
@@ -63,16 +65,16 @@ def long_csv(*, trial: Trial, blinded: bool, by: Actor) -> Iterator[bytes]:
         digest.update(data)
         return data
 
-    writer.writerow(long_header(trial))
-    for row in long_rows(trial, blinded=blinded):
-        writer.writerow([_cell(v) for v in row.as_list()])
-        rows += 1
-        if rows % 2000 == 0:
-            yield flush()
+    writer.writerow([v.name for v in dataset.variables])
+    for chunk in chunks:
+        for row in chunk:
+            writer.writerow([_cell(v) for v in row])
+        rows += len(chunk)
+        yield flush()
     yield flush()
     audit_record(
         actor=by,
-        action="export.long",
+        action=f"export.{name}",
         obj=trial,
         trial=trial,
         changes={
@@ -82,3 +84,8 @@ def long_csv(*, trial: Trial, blinded: bool, by: Actor) -> Iterator[bytes]:
             "sha256": [None, digest.hexdigest()],
         },
     )
+
+
+def long_csv(*, trial: Trial, blinded: bool, by: Actor) -> Iterator[bytes]:
+    """The long dataset as CSV (DESIGN.md contract), in chunks of bytes."""
+    return dataset_csv(trial=trial, name="long", blinded=blinded, by=by)

@@ -1,0 +1,124 @@
+"""The long dataset (DESIGN.md contract): one row per randomized participant x visit x instrument x scale,
+
+    participant_id, arm, <one column per stratification factor>, visit, week, instrument, scale, value,
+    completed_at
+
+``scale`` is ``total`` or a subscale; ``week`` is 0 at baseline; ``value`` is empty when missing;
+``completed_at`` is when the answers were first submitted (a correction keeps it; the value is the
+corrected one). Every randomized participant has every row the protocol gave them, answered or not
+(intention to treat).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count
+
+from analysis.datasets.source import CHUNK, Protocol, load_protocol, randomized_records, scale_value
+from analysis.datasets.variables import id_variables, instrument_variable, scale_variable, visit_variable
+from analysis.formats import Dataset, Variable
+from participants.models import Allocation
+from trial.models import Trial
+
+VALUE_MISSING = (
+    "No score: the visit was missed, is not yet due or done, or too many items were left blank to score "
+    "(the instrument's missing-item rule)."
+)
+
+
+@dataclass(frozen=True)
+class LongRow:
+    participant_id: str
+    arm: str
+    strata: tuple[str, ...]
+    visit: str
+    week: int
+    instrument: str
+    scale: str
+    value: float | None
+    completed_at: datetime | None
+
+    def as_list(self) -> list[Any]:
+        return [self.participant_id, self.arm, *self.strata, self.visit, self.week, self.instrument, self.scale,
+                self.value, self.completed_at]  # fmt: skip
+
+
+def factor_codes(trial: Trial) -> list[str]:
+    return list(trial.factors.order_by("order", "id").values_list("code", flat=True))
+
+
+def long_header(trial: Trial) -> list[str]:
+    return ["participant_id", "arm", *factor_codes(trial), "visit", "week", "instrument", "scale", "value",
+            "completed_at"]  # fmt: skip
+
+
+def long_rows(trial: Trial, *, blinded: bool, chunk: int = CHUNK) -> Iterator[LongRow]:
+    protocol = load_protocol(trial, blinded=blinded)
+    for record in randomized_records(protocol, chunk=chunk):
+        for visit in record.visits:
+            for code in visit.instruments:
+                score = visit.scores[code]
+                for scale in protocol.instrument(code).scale_names():
+                    yield LongRow(
+                        participant_id=record.participant.study_id or "",
+                        arm=record.arm,
+                        strata=record.strata,
+                        visit=visit.planned.visit.code,
+                        week=visit.planned.visit.week,
+                        instrument=code,
+                        scale=scale,
+                        value=scale_value(score, scale),
+                        completed_at=score.first_submitted_at,
+                    )
+
+
+def _rows_per_arm(protocol: Protocol) -> dict[int | None, int]:
+    """How many long rows a participant of each arm has (the header of some formats needs the count)."""
+    counts: dict[int | None, int] = {}
+    for arm in protocol.arms:
+        key = None if protocol.blinded else arm.pk
+        counts[arm.pk] = sum(
+            len(protocol.instrument(code).scale_names())
+            for visit in protocol.visits
+            for code in visit.instruments_for(key)
+        )
+    return counts
+
+
+def long_dataset(trial: Trial, *, blinded: bool) -> tuple[Dataset, Iterator[list[list[Any]]]]:
+    protocol = load_protocol(trial, blinded=blinded)
+    codes = [c for v in protocol.visits for c in (v.common if blinded else v.all_instruments())]
+    variables: list[Variable] = [
+        *id_variables(protocol),
+        visit_variable(protocol),
+        Variable("week", "Weeks since randomization (0 = baseline)", "integer"),
+        instrument_variable(protocol, codes),
+        scale_variable(protocol, codes),
+        Variable("value", "Score on the scale", "float", missing=VALUE_MISSING),
+        Variable(
+            "completed_at",
+            "When the answers were first submitted (UTC)",
+            "datetime",
+            missing="Not submitted.",
+        ),
+    ]
+    per_arm = _rows_per_arm(protocol)
+    counts = Allocation.objects.filter(trial=trial).values("arm_id").annotate(n=Count("id")).order_by()
+    n_rows = sum(per_arm.get(row["arm_id"], 0) * row["n"] for row in counts)
+    dataset = Dataset(name="long", variables=tuple(variables), n_rows=n_rows)
+    return dataset, _chunks(long_rows(trial, blinded=blinded))
+
+
+def _chunks(rows: Iterator[LongRow], size: int = 5000) -> Iterator[list[list[Any]]]:
+    batch: list[list[Any]] = []
+    for row in rows:
+        batch.append(row.as_list())
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

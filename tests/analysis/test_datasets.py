@@ -1,0 +1,154 @@
+"""The wide and participant-level datasets and the data dictionary: ITT rows, A/B when blinded, nothing
+that unblinds or identifies, values matching the long file, descriptions that name every variable."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from analysis import datasets
+from assessments.models import ScheduledAssessment
+from assessments.services.submission import response_submit
+from assessments.services.sweep import sweep
+from participants.models import Allocation, ContactDetails
+from participants.services import participant_withdraw
+from participants.services.chatbot import engagement_record
+from tests import helpers
+from trial.services import trial_set_status
+
+pytestmark = pytest.mark.django_db
+
+
+def _rows(trial, name, *, blinded=True) -> tuple[list[str], list[list]]:
+    dataset, chunks = datasets.build(trial, name, blinded=blinded)
+    rows = [row for chunk in chunks for row in chunk]
+    assert dataset.n_rows == len(rows)
+    for row in rows:
+        assert len(row) == len(dataset.variables)
+    return [v.name for v in dataset.variables], rows
+
+
+def _csv(response) -> list[dict[str, str]]:
+    body = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+def _answer(participant, visit_code, code="phq9", value=2):
+    visit = ScheduledAssessment.objects.get(participant=participant, visit__code=visit_code)
+    sweep(now=visit.opens_at, deliver=False)
+    visit.refresh_from_db()
+    answers = dict.fromkeys(helpers.lowest_answers(code), value) if code == "phq9" else helpers.lowest_answers(code)
+    if code == "phq9":
+        answers["phq9_9"] = 0
+    response_submit(assessment=visit, instrument_code=code, answers=answers, source="api", now=visit.opens_at)
+
+
+def test_wide_has_one_row_per_randomized_participant_matching_the_long_file(trial):
+    a, b = helpers.randomized(trial, condition="GAD"), helpers.randomized(trial)
+    helpers.enrolled(trial)  # not randomized: not in the analysis datasets
+    _answer(a, "week4", value=2)
+    names, rows = _rows(trial, "wide")
+    assert [r[0] for r in rows] == sorted([a.study_id, b.study_id])
+    assert names[:3] == ["participant_id", "arm", "condition"]
+    assert "phq9_total_baseline" in names and "phq9_total_week8" in names and "week4_status" in names
+    assert not any(n.startswith("waisr") for n in names)  # one-arm instrument: left out when blinded
+    wide = {r[0]: dict(zip(names, r, strict=True)) for r in rows}
+    assert wide[a.study_id]["phq9_total_week4"] == 16.0  # 8 items x 2, item 9 = 0
+    # Submitted PHQ-9 only: the visit stays open for the rest, and has its first submission time.
+    assert wide[a.study_id]["week4_status"] == "open" and wide[a.study_id]["week4_completed_at"] is not None
+    assert wide[b.study_id]["phq9_total_week4"] is None and wide[b.study_id]["week4_status"] == "open"
+    assert wide[a.study_id]["condition"] == "GAD" and wide[a.study_id]["arm"] in {"A", "B"}
+    # The same numbers as the long file.
+    long = {
+        (r.participant_id, r.instrument, r.scale, r.visit): r.value for r in datasets.long_rows(trial, blinded=True)
+    }
+    for pid, row in wide.items():
+        for name, value in row.items():
+            for (p, code, scale, visit), v in long.items():
+                if p == pid and name == f"{code}_{scale}_{visit}":
+                    assert value == v, name
+
+
+def test_unblinded_wide_has_the_alliance_columns_with_a_note(trial):
+    helpers.randomized(trial)
+    trial_set_status(trial=trial, status="closed", by=None)
+    trial_set_status(trial=trial, status="locked", by=None)
+    dataset, _ = datasets.build(trial, "wide", blinded=False)
+    waisr = [v for v in dataset.variables if v.name == "waisr_item_mean_week4"]
+    assert waisr and "chatbot arm only" in waisr[0].missing
+
+
+def test_the_participant_file_has_everyone_enrolled_and_engagement_only_when_unblinded(trial):
+    chatbot = None
+    people = [helpers.randomized(trial) for _ in range(6)]
+    for p in people:
+        if Allocation.objects.get(participant=p).arm.code == "chatbot":
+            chatbot = p
+    assert chatbot is not None
+    ContactDetails.objects.filter(participant=chatbot).update(timezone="America/New_York")
+    # 23:00 and 03:00 UTC fall on two UTC days but one New York evening; the third session is the next day.
+    start = (timezone.now() - timedelta(days=5)).replace(hour=3, minute=0, second=0, microsecond=0)
+    for i, (hours, minutes) in enumerate([(-4, 30), (0, 60), (24, 15)]):
+        began = start + timedelta(hours=hours)
+        engagement_record(
+            trial=trial, study_id=chatbot.study_id, session_id=f"s{i}", started_at=began,
+            ended_at=began + timedelta(minutes=minutes), participant_messages=10, bot_messages=12,
+        )  # fmt: skip
+    waiting = helpers.enrolled(trial, condition="CHR-FED")
+    participant_withdraw(participant=waiting, reason="Changed her mind", by=None)
+    names, rows = _rows(trial, "participants")
+    assert len(rows) == 7 and "sessions" not in names  # blinded: engagement would tell the arms apart
+    by_id = {r[0]: dict(zip(names, r, strict=True)) for r in rows}
+    left = by_id[waiting.study_id]
+    assert left["arm"] is None and left["status"] == "withdrawn" and left["ended_reason"] == "Changed her mind"
+    assert left["condition"] == "CHR-FED" and left["consented_at"] is not None and left["randomized_at"] is None
+    for forbidden in ("full_name", "email", "phone", "timezone"):
+        assert forbidden not in names
+
+    trial_set_status(trial=trial, status="closed", by=None)
+    trial_set_status(trial=trial, status="locked", by=None)
+    names, rows = _rows(trial, "participants", blinded=False)
+    row = next(dict(zip(names, r, strict=True)) for r in rows if r[0] == chatbot.study_id)
+    assert row["arm"] == "chatbot" and row["sessions"] == 3
+    assert row["participant_messages"] == 30 and row["bot_messages"] == 36
+    assert row["hours"] == pytest.approx(105 / 60)
+    assert row["active_days"] == 2  # days in the participant's calendar (3 in UTC)
+    assert row["first_session_at"] == start - timedelta(hours=4)
+
+
+def test_the_dictionary_describes_every_column_with_labels(api, blinded_statistician, trial):
+    helpers.randomized(trial)
+    described = {d.name: d for d in datasets.describe(trial, blinded=True)}
+    assert set(described) == {"long", "wide", "participants"}
+    arm = next(v for v in described["long"].variables if v.name == "arm")
+    assert arm.kind == "category" and [c[1] for c in arm.categories] == ["A", "B"]
+    condition = next(v for v in described["long"].variables if v.name == "condition")
+    assert [c[1] for c in condition.categories] == ["MDD", "GAD", "CHR-FED"]
+    response = api(blinded_statistician).get("/api/v1/trials/therabot/exports/dictionary.json")
+    assert response.status_code == 200
+    body = json.loads(response.content)
+    text = json.dumps(body)
+    assert "phq9_total_week4" in text and "Major depressive disorder" in text and "Arm A" in text
+    assert "chatbot" not in text.lower().replace("chatbot arm only", "")  # blinded: arm names are hidden
+    csv_response = api(blinded_statistician).get("/api/v1/trials/therabot/exports/dictionary.csv")
+    assert csv_response.status_code == 200 and b"participant_id" in csv_response.content
+    assert api(blinded_statistician).get("/api/v1/trials/therabot/exports/dictionary.xml").status_code == 400
+
+
+def test_wide_and_participants_stream_as_csv_with_the_same_rules(api, blinded_statistician, coordinator, trial):
+    p = helpers.randomized(trial)
+    rows = _csv(api(blinded_statistician).get("/api/v1/trials/therabot/exports/wide.csv"))
+    assert [r["participant_id"] for r in rows] == [p.study_id] and rows[0]["arm"] in {"A", "B"}
+    rows = _csv(api(blinded_statistician).get("/api/v1/trials/therabot/exports/participants.csv"))
+    assert rows[0]["status"] == "randomized"
+    assert (
+        api(blinded_statistician).get("/api/v1/trials/therabot/exports/wide.csv", {"unblinded": "1"}).status_code == 403
+    )
+    assert api(coordinator).get("/api/v1/trials/therabot/exports/wide.csv").status_code == 403
+    response = api(blinded_statistician).get("/api/v1/trials/therabot/exports/contacts.csv")
+    assert response.status_code == 400 and "No dataset 'contacts'" in response.json()["detail"]
