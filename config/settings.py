@@ -214,7 +214,14 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-assessments": {"task": "assessments.tasks.sweep", "schedule": 60.0},
     "escalate-safety-alerts": {"task": "participants.tasks.escalate_safety_alerts", "schedule": 60.0},
     "deliver-outbox": {"task": "participants.tasks.deliver_outbox", "schedule": 60.0},
+    "resume-jobs": {"task": "analysis.tasks.resume_jobs", "schedule": 300.0},
 }
+
+# Export and report files built by background jobs: where they are kept, for how long, and after how
+# long a job whose worker died is run again.
+EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", VAR_DIR / "exports"))
+EXPORT_RETENTION_DAYS = int(os.environ.get("EXPORT_RETENTION_DAYS", "7"))
+JOB_LEASE_SECONDS = int(os.environ.get("JOB_LEASE_SECONDS", str(5 * 3600)))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
