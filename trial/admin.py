@@ -28,6 +28,7 @@ from trial.access import ArmView, Capability
 from trial.audit import SECRET_FIELDS, audit_record, diff, snapshot
 from trial.errors import DomainError
 from trial.models import (
+    AnalysisOutcome,
     Arm,
     AuditEvent,
     ConsentDocument,
@@ -384,6 +385,18 @@ class EligibilityRuleInline(TrialPartInline[EligibilityRule]):
     fields = ["code", "field", "operator", "value", "applies_if_field", "applies_if_values", "reason", "order"]
 
 
+class AnalysisOutcomeInline(TrialPartInline[AnalysisOutcome]):
+    """The analysis plan's outcomes: editable by managers until database lock (then the plan is final)."""
+
+    model = AnalysisOutcome
+    fields = ["code", "name", "instrument_code", "scale", "primary", "subgroup_factor", "subgroup_level", "order"]
+
+    def _may_edit(self, request: HttpRequest, obj: Any) -> bool:
+        if obj is not None and self.parent_trial(obj).status == TrialStatus.LOCKED:
+            return False
+        return super()._may_edit(request, obj)
+
+
 class ConsentDocumentInline(admin.StackedInline[ConsentDocument, Any]):
     """Published versions never change; a new version is added (and published through the service)."""
 
@@ -435,6 +448,7 @@ class TrialAdmin(AuditedAdminMixin[Trial]):
         VisitInline,
         ScreeningFieldInline,
         EligibilityRuleInline,
+        AnalysisOutcomeInline,
         ConsentDocumentInline,
     ]
 

@@ -14,6 +14,7 @@ from django.db import models, transaction
 from trial.audit import Actor, audit_record
 from trial.errors import DomainError
 from trial.models import (
+    AnalysisOutcome,
     Arm,
     ConsentDocument,
     EligibilityRule,
@@ -95,7 +96,16 @@ def trial_create_from_template(
     data = dict(data)
     children = {
         key: data.pop(key, None)
-        for key in ("arms", "sites", "factors", "visits", "screening_fields", "eligibility_rules", "consent_document")
+        for key in (
+            "arms",
+            "sites",
+            "factors",
+            "visits",
+            "screening_fields",
+            "eligibility_rules",
+            "consent_document",
+            "outcomes",
+        )
     }
     if slug:
         data["slug"] = slug
@@ -117,6 +127,7 @@ def trial_create_from_template(
             existing.screening_fields,
             existing.eligibility_rules,
             existing.consent_documents,
+            existing.outcomes,
         ):
             related.all().delete()
         trial = _apply(existing, "trial", data, {})
@@ -152,6 +163,17 @@ def trial_create_from_template(
         _build(ScreeningField, f"screening_fields[{i}]", {"order": i, **item}, trial=trial)
     for i, item in enumerate(_items(children, "eligibility_rules")):
         _build(EligibilityRule, f"eligibility_rules[{i}]", {"order": i, **item}, trial=trial)
+    for i, item in enumerate(_items(children, "outcomes")):
+        item = dict(item) if isinstance(item, dict) else item
+        if isinstance(item, dict):
+            if "instrument" in item:
+                item["instrument_code"] = item.pop("instrument")
+            subgroup = item.pop("subgroup", None) or {}
+            if not isinstance(subgroup, dict) or set(subgroup) - {"factor", "level"}:
+                raise TemplateInvalid(f'outcomes[{i}].subgroup: expected {{"factor": ..., "level": ...}}.')
+            item["subgroup_factor"] = subgroup.get("factor", "")
+            item["subgroup_level"] = subgroup.get("level", "")
+        _build(AnalysisOutcome, f"outcomes[{i}]", {"order": i, **item}, trial=trial)
     if children["consent_document"]:
         _build(ConsentDocument, "consent_document", children["consent_document"], trial=trial)
     audit_record(actor=by, action="trial.create_from_template", obj=trial, trial=trial)

@@ -65,7 +65,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _pick_control(arms: Sequence[str], control: str | None) -> tuple[str, str]:
+def pick_control(arms: Sequence[str], control: str | None) -> tuple[str, str]:
     if len(arms) != 2:
         raise AnalysisInputError(f"The analysis compares two arms; the data has {len(arms)}: {', '.join(arms)}.")
     if control is None:
@@ -97,7 +97,7 @@ def model_frame(
     rows["value"] = pd.to_numeric(rows["value"], errors="coerce")
     rows["week"] = pd.to_numeric(rows["week"], errors="raise")
     arms = sorted(rows["arm"].dropna().astype(str).unique())
-    control_arm, intervention = _pick_control(arms, control)
+    control_arm, intervention = pick_control(arms, control)
     baseline = rows[rows["week"] == 0].groupby("participant_id")["value"].first().rename("baseline")
     post = rows[rows["week"] > 0].merge(baseline, left_on="participant_id", right_index=True, how="left")
     randomized = post["participant_id"].nunique()

@@ -96,7 +96,8 @@ def short_trial(live_server: Any, settings: Any) -> Trial:
     data = read_template("therabot")
     visits = [dict(visit) for visit in data["visits"]]
     visits[0]["instruments"] = ["phq9", "gad7"]
-    return helpers.open_reference_trial(slug="short-baseline", visits=visits)
+    outcomes = [o for o in data["outcomes"] if o["instrument"] in visits[0]["instruments"]]
+    return helpers.open_reference_trial(slug="short-baseline", visits=visits, outcomes=outcomes)
 
 
 def _invitation_link() -> str:

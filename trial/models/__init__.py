@@ -1,6 +1,7 @@
 from trial.models.access import Role, TrialMembership
 from trial.models.audit import AuditEvent
 from trial.models.protocol import (
+    AnalysisOutcome,
     Arm,
     ConsentDocument,
     EligibilityRule,
@@ -17,6 +18,7 @@ from trial.models.protocol import (
 )
 
 __all__ = [
+    "AnalysisOutcome",
     "Arm",
     "AuditEvent",
     "ConsentDocument",

@@ -166,6 +166,7 @@ class Trial(models.Model):
             problems.append("Publish a consent document before recruiting.")
         if not self.visits.exists():
             problems.append("Define the visit schedule (at least the baseline visit).")
+        problems.extend(check_analysis_outcomes(self))
         for check in design_checks:
             problems.extend(check(self))
         for rule in rules:
@@ -336,6 +337,53 @@ class VisitInstrument(models.Model):
     def __str__(self) -> str:
         only = f" ({self.arm.code} arm only)" if self.arm is not None else ""
         return f"{self.visit}: {self.instrument_code}{only}"
+
+
+class AnalysisOutcome(models.Model):
+    """An outcome of the statistical analysis plan: an instrument's scale, analysed in every randomized
+    participant or in a subgroup (the participants whose stratification factor has one level: the
+    Therabot trial analyses PHQ-9 in those screened for depression, GAD-Q-IV in those screened for
+    anxiety). Primary outcomes form the family that the Holm adjustment covers."""
+
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="outcomes")
+    code = models.CharField(max_length=40, validators=[code_validator])
+    name = models.CharField(max_length=200)
+    instrument_code = models.CharField(max_length=20, validators=[code_validator])
+    scale = models.CharField(max_length=40, default="total", help_text="total, or a subscale of the instrument.")
+    primary = models.BooleanField(default=False)
+    subgroup_factor = models.CharField(
+        max_length=40, blank=True, help_text="Code of the stratification factor that defines the subgroup."
+    )
+    subgroup_level = models.CharField(max_length=40, blank=True, help_text="The factor's level, e.g. MDD.")
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [models.UniqueConstraint(fields=["trial", "code"], name="outcome_code_unique_in_trial")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if bool(self.subgroup_factor) != bool(self.subgroup_level):
+            raise ValidationError("A subgroup needs both its factor and its level (or neither).")
+
+
+def check_analysis_outcomes(trial: Trial) -> list[str]:
+    """Design check: each outcome's subgroup names a factor and level of the trial."""
+    problems = []
+    levels = {
+        (code, level)
+        for code, level in FactorLevel.objects.filter(factor__trial=trial).values_list("factor__code", "code")
+    }
+    for outcome in AnalysisOutcome.objects.filter(trial=trial):
+        if outcome.subgroup_factor and (outcome.subgroup_factor, outcome.subgroup_level) not in levels:
+            problems.append(
+                f"Outcome {outcome.code!r}: the subgroup {outcome.subgroup_factor}={outcome.subgroup_level} "
+                "is not a factor level of the trial."
+            )
+    return problems
 
 
 # Checks that higher apps add to a trial's design (e.g. that each visit's instrument codes exist). Each
