@@ -8,12 +8,18 @@ visit and arm: completed, missed, withdrawn, lost to follow-up, with the reasons
 participants with a baseline and at least one post-baseline value of the primary instrument (the MMRM
 population) and those excluded from it.
 
-Arms are written as their letters unless ``blinded=False``.
+Arms are written as their letters unless ``blinded=False``. A blinded flow leaves "received" empty: only
+the intervention arm uses the chatbot, so the count would tell which letter is which arm.
+
+The analysed population is per participant's own outcome when the plan has subgroups (the Therabot trial
+analyses PHQ-9 in those screened for MDD, GAD-Q-IV in those screened for GAD): pass
+``subgroups=(factor, {level: instrument})``; participants of a level not named there use ``instrument``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from assessments.models import AssessmentStatus, Response, ScheduledAssessment
@@ -24,7 +30,13 @@ from trial.models.protocol import VisitAnchor
 PRE_RANDOMIZATION = (Status.ELIGIBLE, Status.CONSENTED, Status.ENROLLED)
 
 
-def consort_counts(trial: Trial, *, instrument: str, blinded: bool = True) -> dict[str, Any]:
+def consort_counts(
+    trial: Trial,
+    *,
+    instrument: str,
+    blinded: bool = True,
+    subgroups: tuple[str, Mapping[str, str]] | None = None,
+) -> dict[str, Any]:
     participants = Participant.objects.filter(trial=trial)
     by_status = Counter(participants.values_list("status", flat=True))
     reasons: Counter[str] = Counter()
@@ -47,7 +59,9 @@ def consort_counts(trial: Trial, *, instrument: str, blinded: bool = True) -> di
     allocation = {
         arm: {
             "allocated": sum(1 for p in arm_of if arm_of[p] == arm),
-            "received": sum(1 for p in arm_of if arm_of[p] == arm and (arm in control_labels or p in engaged)),
+            "received": None
+            if blinded
+            else sum(1 for p in arm_of if arm_of[p] == arm and (arm in control_labels or p in engaged)),
         }
         for arm in arms
     }
@@ -98,28 +112,22 @@ def consort_counts(trial: Trial, *, instrument: str, blinded: bool = True) -> di
             }
         )
 
-    with_baseline = set(
-        Response.objects.filter(
-            assessment__participant__trial=trial,
-            assessment__visit__anchor=VisitAnchor.ENROLLMENT,
-            instrument_code=instrument,
-            total__isnull=False,
-        ).values_list("assessment__participant_id", flat=True)
-    )
-    with_follow_up = set(
-        Response.objects.filter(
-            assessment__participant__trial=trial,
-            assessment__visit__anchor=VisitAnchor.RANDOMIZATION,
-            instrument_code=instrument,
-            total__isnull=False,
-        )
-        .values_list("assessment__participant_id", flat=True)
-        .distinct()
-    )
+    factor, by_level = subgroups if subgroups is not None else ("", {})
+    instruments = {instrument, *by_level.values()}
+    scored = Response.objects.filter(
+        assessment__participant__trial=trial, instrument_code__in=instruments, total__isnull=False
+    ).values_list("assessment__participant_id", "instrument_code", "assessment__visit__anchor")
+    with_baseline: set[tuple[int, str]] = set()
+    with_follow_up: set[tuple[int, str]] = set()
+    for participant_id, code, anchor in scored.distinct():
+        (with_baseline if anchor == VisitAnchor.ENROLLMENT else with_follow_up).add((participant_id, code))
+    strata = dict(participants.filter(allocation__isnull=False).values_list("pk", "strata"))
     analysed = dict.fromkeys(arms, 0)
     not_analysed = dict.fromkeys(arms, 0)
     for participant_id, arm in arm_of.items():
-        if participant_id in with_baseline and participant_id in with_follow_up:
+        level = str((strata.get(participant_id) or {}).get(factor, "")) if factor else ""
+        key = (participant_id, by_level.get(level, instrument))
+        if key in with_baseline and key in with_follow_up:
             analysed[arm] += 1
         else:
             not_analysed[arm] += 1
@@ -131,6 +139,7 @@ def consort_counts(trial: Trial, *, instrument: str, blinded: bool = True) -> di
         "trial": trial.slug,
         "blinded": blinded,
         "instrument": instrument,
+        "analysed_instrument_by": {"factor": factor, "levels": dict(by_level)} if subgroups else None,
         "assessed_for_eligibility": participants.count(),
         "excluded": {
             "total": ineligible + declined + waiting,

@@ -163,3 +163,48 @@ def test_the_platforms_own_data_flows_into_the_analysis(trial, tmp_path):
     assert [a["n"] for a in result["ancova"]] == [24, 24]
     assert result["consort"]["randomized"] == 24
     assert sum(arm["analysed"] for arm in result["consort"]["analysis"].values()) == 24
+    # Without --instrument: the trial's analysis plan (three condition-specific primary outcomes and two
+    # over everyone), the JSON and the HTML report. Everyone here screened for MDD.
+    plan, html = tmp_path / "plan.json", tmp_path / "report.html"
+    call_command("analyze", "--trial", "therabot", "--json", str(plan), "--html", str(html))
+    result = json.loads(plan.read_text())
+    assert result["blinded"] is True and result["contrast"] == "B minus A"
+    outcomes = {o["code"]: o for o in result["outcomes"]}
+    assert list(outcomes) == ["mdd_phq9", "gad_gadq4", "chrfed_wcs", "all_phq9", "all_gad7"]
+    assert outcomes["mdd_phq9"]["error"] is None and outcomes["mdd_phq9"]["n_participants"] == 24
+    assert outcomes["mdd_phq9"]["mmrm"]["visits"][0]["estimate"] == pytest.approx(
+        outcomes["all_phq9"]["mmrm"]["visits"][0]["estimate"]
+    )  # everyone is MDD: the subgroup is everyone (condition is constant, so it is no covariate either)
+    assert "No rows" in outcomes["gad_gadq4"]["error"] or "No post-baseline" in outcomes["gad_gadq4"]["error"]
+    assert "Not estimable" in result["multiplicity"]["family"]
+    assert result["consort"]["randomized"] == 24
+    assert result["alliance"] is None and result["engagement"] is None  # blinded: they would unblind
+    page = html.read_text()
+    assert "<svg" in page and "Depression (PHQ-9) in participants screened for MDD" in page
+
+
+def test_several_outcomes_from_a_file_with_holm_and_a_report(tmp_path):
+    data, out, html = tmp_path / "long.csv", tmp_path / "result.json", tmp_path / "report.html"
+    _simulate(data)
+    call_command(
+        "analyze", "--from-csv", str(data), "--outcomes", "phq9@condition=MDD,phq9@condition=GAD",
+        "--json", str(out), "--html", str(html),
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert [o["subgroup"]["level"] for o in result["outcomes"]] == ["MDD", "GAD"]
+    for outcome in result["outcomes"]:
+        assert outcome["n_participants"] == 80
+        for visit in outcome["mmrm"]["visits"]:
+            assert abs(visit["estimate"] - TRUE_EFFECT[visit["week"]]) < 3 * visit["se"]
+    week8 = next(w for w in result["multiplicity"]["by_week"] if w["week"] == 8)
+    assert all(r["p_adjusted"] >= r["p"] for r in week8["outcomes"])
+    assert "phq9 total in condition=MDD" in html.read_text()
+
+
+def test_the_outcome_must_be_named_for_a_file(tmp_path):
+    data = tmp_path / "long.csv"
+    _simulate(data, n=40)
+    with pytest.raises(CommandError, match="Name the outcome"):
+        call_command("analyze", "--from-csv", str(data))
+    with pytest.raises(CommandError, match="not instrument"):
+        call_command("analyze", "--from-csv", str(data), "--outcomes", "phq9@")

@@ -1,0 +1,266 @@
+"""HTML tables of one outcome's analysis (the dict of ``analysis.stats.primary.analyze``), of the
+multiplicity adjustment, the alliance and engagement summaries. Cells are escaped here; numbers are
+formatted by ``analysis.report.fmt``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from analysis.report.fmt import DASH, ci, count, dof, esc, est, fixed, instrument_label, number, pct, pval, week_label
+from analysis.report.fmt import words as _words
+
+
+class Cell(NamedTuple):
+    html: str  # escaped
+    numeric: bool = False
+    span: int = 1
+
+
+def num(text: str) -> Cell:
+    return Cell(esc(text), True)
+
+
+def txt(value: Any) -> Cell:
+    return Cell(esc(value))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Cell]], *, caption: str, cls: str) -> str:
+    """A table in a horizontally scrolling wrapper (phones), its title above the wrapper so that the title
+    wraps to the screen rather than scrolling with a wide table; ``headers`` and ``caption`` are plain text."""
+    plain = next((row for row in rows if all(cell.span == 1 for cell in row)), None)
+    numeric = [bool(plain and i < len(plain) and plain[i].numeric) for i in range(len(headers))]
+    head = "".join(
+        f'<th scope="col" class="num">{esc(h)}</th>' if right else f'<th scope="col">{esc(h)}</th>'
+        for h, right in zip(headers, numeric, strict=True)
+    )
+    body = []
+    for row in rows:
+        cells = []
+        for i, cell in enumerate(row):
+            tag = "th" if i == 0 else "td"
+            extra = ' scope="row"' if i == 0 else ""
+            extra += ' class="num"' if cell.numeric else ""
+            extra += f' colspan="{cell.span}"' if cell.span > 1 else ""
+            cells.append(f"<{tag}{extra}>{cell.html}</{tag}>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return (
+        f'<div class="table-block"><p class="caption">{esc(caption)}</p><div class="table-wrap">'
+        f'<table class="{esc(cls)}" aria-label="{esc(caption)}">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div></div>"
+    )
+
+
+def _by_week(rows: Any) -> dict[str, Mapping[str, Any]]:
+    return {str(r.get("week")): r for r in rows or [] if isinstance(r, Mapping)}
+
+
+def mmrm_table(outcome: Mapping[str, Any]) -> str:
+    mmrm = outcome.get("mmrm") or {}
+    holm = _by_week(outcome.get("holm"))
+    headers = ["Visit", "Difference", "95% CI", "SE", "df", "p"] + (["p (Holm)"] if holm else [])
+    rows = []
+    for v in mmrm.get("visits") or []:
+        row = [
+            txt(week_label(v.get("week"))),
+            num(est(v.get("estimate"))),
+            num(ci(v.get("ci_low"), v.get("ci_high"))),
+            num(est(v.get("se"))),
+            num(dof(v.get("df"))),
+            num(pval(v.get("p"))),
+        ]
+        if holm:
+            row.append(num(pval((holm.get(str(v.get("week"))) or {}).get("p_adjusted"))))
+        rows.append(row)
+    caption = (
+        f"Primary analysis: MMRM, adjusted difference {outcome.get('intervention')} minus {outcome.get('control')} "
+        f"at each visit ({mmrm.get('method', DASH)}, {mmrm.get('covariance_structure', DASH)} covariance, "
+        f"{mmrm.get('df_method', DASH)} df)"
+    )
+    return table(headers, rows, caption=caption, cls="mmrm")
+
+
+def lmm_table(outcome: Mapping[str, Any]) -> str:
+    lmm = outcome.get("lmm") or {}
+    rows = [
+        [
+            txt(week_label(lmm.get("at_week"))),
+            num(est(lmm.get("estimate"))),
+            num(ci(lmm.get("ci_low"), lmm.get("ci_high"))),
+            num(est(lmm.get("se"))),
+            num(pval(lmm.get("p"))),
+            num(fixed(lmm.get("slope_difference"), 3)),
+        ]
+    ]
+    caption = f"Secondary: linear mixed model ({lmm.get('model', DASH)}; {lmm.get('method', DASH)})"
+    headers = ["Difference at", "Difference", "95% CI", "SE", "p", "Slope difference per week"]
+    return table(headers, rows, caption=caption, cls="lmm")
+
+
+def ancova_table(outcome: Mapping[str, Any]) -> str:
+    rows = [
+        [
+            txt(week_label(a.get("week"))),
+            num(count(a.get("n"))),
+            num(est(a.get("estimate"))),
+            num(ci(a.get("ci_low"), a.get("ci_high"))),
+            num(est(a.get("se"))),
+            num(dof(a.get("df"))),
+            num(pval(a.get("p"))),
+        ]
+        for a in outcome.get("ancova") or []
+    ]
+    headers = ["Visit", "n", "Difference", "95% CI", "SE", "df", "p"]
+    return table(headers, rows, caption="Secondary: ANCOVA at each visit, complete cases", cls="ancova")
+
+
+def effect_size_table(outcome: Mapping[str, Any]) -> str:
+    rows = [
+        [
+            txt(week_label(e.get("week"))),
+            num(est(e.get("cohens_d"))),
+            num(ci(e.get("d_ci_low"), e.get("d_ci_high"))),
+            num(est(e.get("hedges_g"))),
+            num(ci(e.get("g_ci_low"), e.get("g_ci_high"))),
+        ]
+        for e in outcome.get("effect_sizes") or []
+    ]
+    caption = f"Effect sizes: MMRM difference / pooled baseline SD ({est(outcome.get('baseline_sd_pooled'))})"
+    return table(["Visit", "Cohen's d", "95% CI", "Hedges' g", "95% CI"], rows, caption=caption, cls="effects")
+
+
+def within_arm_table(outcome: Mapping[str, Any]) -> str:
+    rows = [
+        [
+            txt(week_label(c.get("week"))),
+            txt(c.get("arm")),
+            num(count(c.get("n"))),
+            num(est(c.get("mean_baseline"))),
+            num(est(c.get("mean_follow_up"))),
+            num(est(c.get("mean_change"))),
+            num(ci(c.get("ci_low"), c.get("ci_high"))),
+            num(pct(c.get("percent_reduction"))),
+        ]
+        for c in outcome.get("within_arm_change") or []
+    ]
+    headers = ["Visit", "Arm", "n", "Baseline mean", "Follow-up mean", "Change", "95% CI", "Reduction"]
+    caption = "Within-arm change from baseline (descriptive only; compare arms with the models above)"
+    return table(headers, rows, caption=caption, cls="within")
+
+
+def _events(events: Any) -> str:
+    if not isinstance(events, Mapping) or not events:
+        return DASH
+    return ", ".join(f"{arm} {count(k)}" for arm, k in events.items())
+
+
+def responders_table(outcome: Mapping[str, Any]) -> str:
+    rows: list[list[Cell]] = []
+    for entry in outcome.get("responders") or []:
+        for name, fit in entry.items():
+            if name == "week" or not isinstance(fit, Mapping):
+                continue
+            first = [txt(week_label(entry.get("week"))), txt(_words(name).capitalize())]
+            if not fit.get("estimable", True):
+                reason = f"not estimable: {fit.get('reason') or 'no reason given'}"
+                rows.append([*first, num(count(fit.get("n"))), Cell(f'<span class="na">{esc(reason)}</span>', span=5)])
+                continue
+            rows.append(
+                [
+                    *first,
+                    num(count(fit.get("n"))),
+                    txt(_events(fit.get("events_by_arm"))),
+                    num(f"{est(fit.get('odds_ratio'))} {ci(fit.get('or_ci_low'), fit.get('or_ci_high'))}"),
+                    num(pval(fit.get("p"))),
+                    num(f"{est(fit.get('risk_difference'))} {ci(fit.get('rd_ci_low'), fit.get('rd_ci_high'))}"),
+                    num(f"{est(fit.get('risk_ratio'))} {ci(fit.get('rr_ci_low'), fit.get('rr_ci_high'))}"),
+                ]
+            )
+    if not rows:
+        return '<p class="na">No responder definitions for this instrument.</p>'
+    headers = ["Visit", "Outcome", "n", "Events by arm", "Odds ratio [95% CI]", "p", "Risk difference", "Risk ratio"]
+    caption = "Responders: logistic regression adjusted for baseline; risk difference and ratio by standardization"
+    return table(headers, rows, caption=caption, cls="responders")
+
+
+def trajectory_table(rows: Sequence[Mapping[str, Any]], labels: Mapping[str, str]) -> str:
+    body = [
+        [
+            txt(week_label(r.get("week"))),
+            txt(labels.get(str(r.get("arm")), str(r.get("arm")))),
+            num(count(r.get("n"))),
+            num(est(r.get("mean"))),
+            num(est(r.get("sd"))),
+            num(ci(r.get("ci_low"), r.get("ci_high"))),
+        ]
+        for r in sorted(rows, key=lambda r: (number(r.get("week")) or 0.0, str(r.get("arm"))))
+    ]
+    headers = ["Visit", "Arm", "n", "Mean", "SD", "95% CI"]
+    return table(headers, body, caption="Observed means (everyone with a value at the visit)", cls="observed")
+
+
+def multiplicity_table(multiplicity: Mapping[str, Any]) -> str:
+    def decision(reject: Any) -> str:
+        return DASH if reject is None else "yes" if reject else "no"
+
+    rows = [
+        [
+            txt(week_label(block.get("week"))),
+            txt(o.get("name")),
+            num(pval(o.get("p"))),
+            num(pval(o.get("p_adjusted"))),
+            txt(decision(o.get("reject"))),
+        ]
+        for block in multiplicity.get("by_week") or []
+        for o in block.get("outcomes") or []
+    ]
+    method = str(multiplicity.get("method") or "adjusted")
+    alpha = number(multiplicity.get("alpha"))
+    caption = f"{method} adjustment: {multiplicity.get('family') or 'the primary outcomes'}"
+    headers = ["Visit", "Outcome", "p", f"p ({method})", f"Significant at {alpha:g}" if alpha else "Significant"]
+    return table(headers, rows, caption=caption, cls="multiplicity")
+
+
+def alliance_table(alliance: Mapping[str, Any]) -> str:
+    weeks = alliance.get("by_week") or []
+    headline = str(alliance.get("headline_scale") or "total")
+    scales: list[str] = []
+    for w in weeks:
+        for name in w.get("scales") or {}:
+            if str(name) not in scales and str(name) != headline:
+                scales.append(str(name))
+    rows = []
+    for w in weeks:
+        cells = [
+            txt(week_label(w.get("week"))),
+            num(count(w.get("n"))),
+            num(f"{est(w.get('mean'))} ({est(w.get('sd'))})"),
+        ]
+        for name in scales:
+            s = (w.get("scales") or {}).get(name) or {}
+            cells.append(num(f"{est(s.get('mean'))} ({est(s.get('sd'))})"))
+        rows.append(cells)
+    headers = ["Visit", "n", f"{_words(headline).capitalize()}, mean (SD)"]
+    headers += [f"{_words(s).capitalize()}, mean (SD)" for s in scales]
+    caption = f"Therapeutic alliance ({instrument_label(alliance.get('instrument'))}), arm {alliance.get('arm')}"
+    return table(headers, rows, caption=caption, cls="alliance")
+
+
+def engagement_table(engagement: Mapping[str, Any]) -> str:
+    rows = []
+    for name, s in (engagement.get("summary") or {}).items():
+        s = s or {}
+        rows.append(
+            [
+                txt(_words(name).capitalize()),
+                num(est(s.get("mean"))),
+                num(est(s.get("sd"))),
+                num(est(s.get("median"))),
+                num(ci(s.get("q1"), s.get("q3"))),
+            ]
+        )
+    caption = (
+        f"Engagement, arm {engagement.get('arm')}: {count(engagement.get('n_used'))} of "
+        f"{count(engagement.get('n_allocated'))} allocated used it ({pct(engagement.get('percent_used'))})"
+    )
+    return table(["Per participant", "Mean", "SD", "Median", "IQR [Q1, Q3]"], rows, caption=caption, cls="engagement")
