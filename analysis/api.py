@@ -13,7 +13,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, StreamingHttpResponse
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -27,6 +26,7 @@ from analysis.exports import dataset_csv, export_permission
 from analysis.formats import FORMATS, content_type, write_dictionary
 from analysis.models import Job, JobKind
 from analysis.services import DICTIONARY_FORMATS, job_file, job_request, stream_file, visible_jobs
+from trial import clock
 from trial.access import Capability
 from trial.api import TrialScopedMixin
 from trial.audit import audit_record
@@ -48,7 +48,7 @@ class DatasetCsvView(TrialScopedMixin, APIView):
             raise DomainError(f"No dataset {dataset!r} (datasets: {', '.join(datasets.DATASETS)}).", field="dataset")
         blinded = not _unblinded(request)
         export_permission(trial=self.trial, roles=self.roles, blinded=blinded)
-        name = f"{self.trial.slug}-{dataset}-{'blinded' if blinded else 'unblinded'}-{timezone.now():%Y%m%d}.csv"
+        name = f"{self.trial.slug}-{dataset}-{'blinded' if blinded else 'unblinded'}-{clock.now():%Y%m%d}.csv"
         response = StreamingHttpResponse(
             dataset_csv(trial=self.trial, name=dataset, blinded=blinded, by=request.user), content_type="text/csv"
         )

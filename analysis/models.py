@@ -7,8 +7,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
+from trial import clock
 from trial.models import Trial
 
 
@@ -43,7 +43,7 @@ class Job(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     result = models.JSONField(null=True, blank=True, help_text="The analysis JSON, for reports.")
     error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

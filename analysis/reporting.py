@@ -8,13 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from django.utils import timezone
-
 from analysis import datasets
 from analysis.consort import consort_counts
 from analysis.formats import write_dataset
 from analysis.stats.plan import OutcomeSpec, analyze_plan
 from analysis.stats.primary import AnalysisInputError, file_sha256, read_long_csv
+from trial import clock
 from trial.models import AnalysisOutcome, Trial
 
 
@@ -96,7 +95,7 @@ def trial_analysis(
     result["consort"] = consort_counts(trial, instrument=primary[0].instrument, blinded=blinded, subgroups=subgroups)
     return {
         "title": f"{trial.title}: analysis",
-        "generated_at": timezone.now().isoformat(),
+        "generated_at": clock.now().isoformat(),
         "trial": trial.slug,
         "blinded": blinded,
         "contrast": f"{result['intervention']} minus {result['control']}",

@@ -22,7 +22,6 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
 from analysis import datasets
 from analysis.exports import export_permission
@@ -32,6 +31,7 @@ from analysis.report import render_report
 from analysis.reporting import trial_analysis
 from analysis.stats.mmrm import MMRMConvergenceError
 from analysis.stats.primary import AnalysisInputError
+from trial import clock
 from trial.audit import audit_record
 from trial.errors import DomainError
 from trial.models import Trial
@@ -103,7 +103,7 @@ def job_request(
             format=fmt,
             blinded=blinded,
             options=options or {},
-            file_name=f"{trial.slug}-{what}-{mode}-{timezone.now():%Y%m%d-%H%M%S}.{ext}",
+            file_name=f"{trial.slug}-{what}-{mode}-{clock.now():%Y%m%d-%H%M%S}.{ext}",
         )
         transaction.on_commit(lambda: _enqueue(job.pk))
     job.refresh_from_db()
@@ -122,7 +122,7 @@ def _enqueue(job_id: Any) -> None:
 
 
 def _claim(job_id: Any) -> Job | None:
-    now = timezone.now()
+    now = clock.now()
     claimable = Q(status=JobStatus.QUEUED) | Q(status=JobStatus.RUNNING, started_at__lt=now - _lease())
     claimed = Job.objects.filter(claimable, pk=job_id).update(status=JobStatus.RUNNING, started_at=now, rows_done=0)
     if not claimed:
@@ -150,7 +150,7 @@ def job_run(job_id: Any) -> Job | None:
     except (DomainError, AnalysisInputError, MMRMConvergenceError, ValueError, OSError) as exc:
         partial.unlink(missing_ok=True)
         message = exc.message if isinstance(exc, DomainError) else str(exc)
-        Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error=message, finished_at=timezone.now())
+        Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED, error=message, finished_at=clock.now())
         log.info("Job %s failed: %s", job.pk, message)
         job.refresh_from_db()
         return job
@@ -159,13 +159,13 @@ def job_run(job_id: Any) -> Job | None:
         Job.objects.filter(pk=job.pk).update(
             status=JobStatus.FAILED,
             error="Internal error; the operators' log has the details.",
-            finished_at=timezone.now(),
+            finished_at=clock.now(),
         )
         raise
     digest, size = _digest(final)
     with transaction.atomic():
         Job.objects.filter(pk=job.pk).update(
-            status=JobStatus.DONE, path=str(final), bytes=size, sha256=digest, finished_at=timezone.now(), **changes
+            status=JobStatus.DONE, path=str(final), bytes=size, sha256=digest, finished_at=clock.now(), **changes
         )
         audit_record(
             actor=job.requested_by,
@@ -246,7 +246,7 @@ def stream_file(path: Path, block: int = 1 << 16) -> Iterator[bytes]:
 def jobs_resume(now: Any = None) -> dict[str, int]:
     """Periodic: hand queued jobs (whose hand-off failed) and jobs whose worker died to a worker; delete
     files older than the retention period."""
-    now = now or timezone.now()
+    now = now or clock.now()
     stale = Job.objects.filter(
         Q(status=JobStatus.QUEUED, created_at__lt=now - timedelta(minutes=1))
         | Q(status=JobStatus.RUNNING, started_at__lt=now - _lease())

@@ -3,14 +3,13 @@ details, and nothing at all if the participant withdrew or the questionnaire is 
 
 from __future__ import annotations
 
-from django.utils import timezone
-
 from assessments.crisis import crisis_resources_for
 from assessments.models import AssessmentStatus, ScheduledAssessment
 from assessments.services.links import link_create
 from assessments.services.scheduling import INVITATION_KIND, participant_tz
 from participants.messaging import Rendered
 from participants.models import Channel, ContactDetails, OutboxMessage, Status
+from trial import clock
 
 ACTIVE = (Status.ENROLLED, Status.RANDOMIZED, Status.LOST_TO_FOLLOW_UP)
 
@@ -21,7 +20,7 @@ def render_assessment_message(message: OutboxMessage) -> Rendered | None:
         .filter(pk=message.context["assessment"])
         .first()
     )
-    now = timezone.now()
+    now = clock.now()
     if assessment is None or assessment.status != AssessmentStatus.OPEN or assessment.closes_at <= now:
         return None
     participant = assessment.participant

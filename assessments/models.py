@@ -12,9 +12,9 @@ from typing import Any, NoReturn
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
 from participants.models import Participant
+from trial import clock
 from trial.errors import DomainError
 from trial.models import VisitDefinition
 from trial.models.immutable import ImmutableQuerySet
@@ -90,7 +90,7 @@ class Response(models.Model):
     flags = models.JSONField(default=list, blank=True)
     prorated = models.BooleanField(default=False)
     source = models.CharField(max_length=10, choices=ResponseSource.choices)
-    submitted_at = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(default=clock.now)
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -127,7 +127,7 @@ class DraftAnswers(models.Model):
     assessment = models.ForeignKey(ScheduledAssessment, on_delete=models.CASCADE, related_name="drafts")
     instrument_code = models.CharField(max_length=20)
     answers = models.JSONField(default=dict)
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         constraints = [
@@ -144,7 +144,7 @@ class AccessLink(models.Model):
 
     assessment = models.ForeignKey(ScheduledAssessment, on_delete=models.CASCADE, related_name="links")
     token_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
     expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
 

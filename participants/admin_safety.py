@@ -11,12 +11,12 @@ from django.contrib import admin, messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from participants.admin_forms import apply_domain_error
 from participants.models import AlertStatus, RiskLevel, SafetyAlert
 from participants.services import safety
+from trial import clock
 from trial.access import Capability
 from trial.admin import TrialScopedMixin, can_in, require_in
 from trial.errors import DomainError
@@ -67,7 +67,7 @@ class SafetyAlertAdmin(TrialScopedMixin[SafetyAlert]):
     def acknowledged_in(self, alert: SafetyAlert) -> str:
         elapsed = alert.time_to_acknowledge
         if elapsed is None:
-            overdue = alert.status == AlertStatus.OPEN and alert.escalate_at <= timezone.now()
+            overdue = alert.status == AlertStatus.OPEN and alert.escalate_at <= clock.now()
             return format_html("<strong>{}</strong>", "overdue") if overdue else "-"
         return f"{elapsed.total_seconds() / 60:.0f} min"
 

@@ -26,10 +26,10 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
-from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from participants.models import Channel, MessageStatus, OutboxMessage
+from trial import clock
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def outbox_enqueue(
                 participant=participant,
                 user=user,
                 context=context or {},
-                available_at=available_at or timezone.now(),
+                available_at=available_at or clock.now(),
             )
     except IntegrityError:
         return None
@@ -101,7 +101,7 @@ def _claimable(now: datetime) -> Q:
 
 
 def outbox_due_ids(*, now: datetime | None = None, limit: int = 200) -> list[int]:
-    now = now or timezone.now()
+    now = now or clock.now()
     pending = OutboxMessage.objects.filter(status=MessageStatus.PENDING, available_at__lte=now)
     stale = OutboxMessage.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=now - _lease())
     ids = list(pending.order_by("available_at").values_list("id", flat=True)[:limit])
@@ -151,7 +151,7 @@ def _send(message: OutboxMessage, rendered: Rendered) -> None:
 def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
     """Deliver one message if it is still to be sent. Returns what happened: sent, cancelled, retry,
     failed or skipped (someone else has it, or it is done)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     claim = uuid.uuid4()
     claimed = OutboxMessage.objects.filter(_claimable(now), pk=message_id).update(
         status=MessageStatus.SENDING, claim_id=claim, claimed_at=now, attempts=F("attempts") + 1
@@ -181,7 +181,7 @@ def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
         )
         log.warning("Outbox message %s (%s) attempt %s failed: %s", message.pk, message.kind, attempts, exc)
         return "failed" if give_up else "retry"
-    mine.update(status=MessageStatus.SENT, sent_at=timezone.now(), recipient=rendered.to, claim_id=None)
+    mine.update(status=MessageStatus.SENT, sent_at=clock.now(), recipient=rendered.to, claim_id=None)
     return "sent"
 
 

@@ -7,8 +7,8 @@ import string
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.utils import timezone
 
+from trial import clock
 from trial.audit import Actor, audit_record
 from trial.errors import DomainError, InvalidTransition
 from trial.models import ConsentDocument, Role, Trial, TrialMembership, TrialStatus
@@ -68,7 +68,7 @@ def trial_unblind(*, trial: Trial, by: Actor, reason: str) -> Trial:
         raise DomainError(
             f"Trial {trial.slug} was already unblinded on {trial.unblinded_at:%Y-%m-%d}.", code="conflict"
         )
-    trial.unblinded_at = timezone.now()
+    trial.unblinded_at = clock.now()
     trial.unblinding_reason = reason.strip()
     trial.save(update_fields=["unblinded_at", "unblinding_reason"])
     audit_record(actor=by, action="trial.unblind", obj=trial, trial=trial, reason=reason.strip())

@@ -6,9 +6,9 @@ import hashlib
 import secrets
 
 from django.conf import settings
-from django.utils import timezone
 
 from assessments.models import AccessLink, ScheduledAssessment
+from trial import clock
 
 
 def _digest(token: str) -> str:
@@ -38,7 +38,7 @@ def link_resolve(*, token: str) -> AccessLink | None:
         .filter(token_hash=_digest(token))
         .first()
     )
-    if link is None or link.expires_at <= timezone.now():
+    if link is None or link.expires_at <= clock.now():
         return None
-    AccessLink.objects.filter(pk=link.pk).update(last_used_at=timezone.now())
+    AccessLink.objects.filter(pk=link.pk).update(last_used_at=clock.now())
     return link

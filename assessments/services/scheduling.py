@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from assessments.models import PENDING, AssessmentStatus, ScheduledAssessment
 from assessments.schedule import next_reminder, visit_window
 from participants.messaging import outbox_cancel, outbox_enqueue
 from participants.models import ContactDetails, Participant
+from trial import clock
 from trial.errors import DomainError
 from trial.models import Arm, VisitDefinition, VisitInstrument
 from trial.models.protocol import VisitAnchor
@@ -67,7 +67,7 @@ def assessment_open(*, assessment: ScheduledAssessment, now: datetime) -> None:
 
 def _schedule(participant: Participant, anchor: str, anchor_at: datetime, arm: Arm | None) -> list[ScheduledAssessment]:
     tz = participant_tz(participant)
-    now = timezone.now()
+    now = clock.now()
     created = []
     visits = VisitDefinition.objects.filter(trial_id=participant.trial_id, anchor=anchor).order_by("order", "week")
     for visit in visits:
@@ -126,7 +126,7 @@ def assessments_cancel_pending(*, participant: Participant, status: str, reason:
     """Withdrawal or completion: cancel every pending visit and unsent message, at once."""
     if status not in ("withdrawn", "completed"):
         return 0  # lost to follow-up: the windows stay open in case they come back
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         cancelled = ScheduledAssessment.objects.filter(participant=participant, status__in=PENDING).update(
             status=AssessmentStatus.CANCELLED, ended_at=now, ended_reason=reason or status, next_reminder_at=None

@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from assessments.models import AssessmentStatus, DraftAnswers, Response, ScheduledAssessment
 from assessments.scoring import SAFETY_FLAGS, ScoreResult, score_instrument
 from participants.models import AlertSource
 from participants.services.safety import safety_alert_raise
+from trial import clock
 from trial.audit import Actor, actor_user, audit_record
 from trial.errors import Conflict, DomainError
 
@@ -124,7 +124,7 @@ def response_submit(
 ) -> Response:
     """Record answers to one questionnaire of an open visit. Submitting the same answers again returns
     the response already recorded (a double submit records one); different answers need a correction."""
-    now = now or timezone.now()
+    now = now or clock.now()
     assessment = _lock(assessment)
     cleaned = _clean(answers)
     existing: Response | None = (
@@ -190,7 +190,7 @@ def response_correct(*, response: Response, answers: Mapping[str, Any], reason: 
 def draft_save(*, assessment: ScheduledAssessment, instrument_code: str, answers: Mapping[str, Any]) -> DraftAnswers:
     """Keep a participant's progress. Values are checked now, so a bad one is named at once."""
     assessment = _lock(assessment)
-    _require_open(assessment, instrument_code, timezone.now())
+    _require_open(assessment, instrument_code, clock.now())
     if Response.objects.filter(assessment=assessment, instrument_code=instrument_code).exists():
         raise Conflict(f"{instrument_code} of {assessment} was already submitted; there is no draft to keep.")
     cleaned = _clean(answers)
@@ -198,6 +198,6 @@ def draft_save(*, assessment: ScheduledAssessment, instrument_code: str, answers
     draft, _ = DraftAnswers.objects.update_or_create(
         assessment=assessment,
         instrument_code=instrument_code,
-        defaults={"answers": cleaned, "updated_at": timezone.now()},
+        defaults={"answers": cleaned, "updated_at": clock.now()},
     )
     return draft

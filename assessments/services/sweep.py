@@ -15,12 +15,12 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from assessments.models import PENDING, AssessmentStatus, ScheduledAssessment
 from assessments.schedule import next_reminder
 from assessments.services.scheduling import REMINDER_KIND, assessment_open, channel_for, participant_tz
 from participants.messaging import outbox_deliver_due, outbox_enqueue
+from trial import clock
 
 BATCH = 500
 
@@ -97,7 +97,7 @@ def close_due(*, now: datetime, limit: int = 100_000) -> int:
 
 
 def sweep(*, now: datetime | None = None, deliver: bool = True) -> dict[str, object]:
-    now = now or timezone.now()
+    now = now or clock.now()
     result: dict[str, object] = {
         "closed": close_due(now=now),
         "opened": open_due(now=now),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.db import models
-from django.utils import timezone
 
 from participants.models.core import Participant
+from trial import clock
 from trial.models import Trial
 
 
@@ -16,7 +16,7 @@ class ChatbotApiKey(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=8, help_text="First characters of the key, to tell keys apart.")
     key_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
@@ -30,7 +30,7 @@ class EngagementSession(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     participant_messages = models.PositiveIntegerField(default=0)
     bot_messages = models.PositiveIntegerField(default=0)
-    updated_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["started_at"]

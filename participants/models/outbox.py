@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
 from participants.models.core import Participant
+from trial import clock
 
 
 class Channel(models.TextChoices):
@@ -39,14 +39,14 @@ class OutboxMessage(models.Model):
     dedupe_key = models.CharField(max_length=120, unique=True, help_text="One message per key, ever.")
     context = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING)
-    available_at = models.DateTimeField(default=timezone.now)
+    available_at = models.DateTimeField(default=clock.now)
     attempts = models.PositiveSmallIntegerField(default=0)
     claim_id = models.UUIDField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     recipient = models.CharField(max_length=254, blank=True, help_text="Where it went (filled when sent).")
     last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["available_at", "id"]

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
 from participants.models.core import Participant
+from trial import clock
 
 
 class AlertSource(models.TextChoices):
@@ -39,7 +39,7 @@ class SafetyAlert(models.Model):
     details = models.JSONField(default=dict, blank=True)
     dedupe_key = models.CharField(max_length=120, unique=True, help_text="One alert per signal.")
     status = models.CharField(max_length=13, choices=AlertStatus.choices, default=AlertStatus.OPEN)
-    raised_at = models.DateTimeField(default=timezone.now)
+    raised_at = models.DateTimeField(default=clock.now)
     escalate_at = models.DateTimeField()
     escalated_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)

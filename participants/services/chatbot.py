@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.utils import timezone
 
 from participants.models import (
     AlertSource,
@@ -21,6 +20,7 @@ from participants.models import (
     Status,
 )
 from participants.services.safety import safety_alert_raise
+from trial import clock
 from trial.audit import Actor, audit_record
 from trial.errors import DomainError
 from trial.models import Trial
@@ -78,7 +78,7 @@ def engagement_record(
     participant = _reportable(trial, study_id)
     if ended_at is not None and ended_at < started_at:
         raise DomainError("A session cannot end before it starts.", field="ended_at")
-    if started_at > timezone.now() + timedelta(minutes=5):
+    if started_at > clock.now() + timedelta(minutes=5):
         raise DomainError("started_at is in the future.", field="started_at")
     session, _ = EngagementSession.objects.select_for_update().update_or_create(
         participant=participant,
@@ -88,7 +88,7 @@ def engagement_record(
             "ended_at": ended_at,
             "participant_messages": participant_messages,
             "bot_messages": bot_messages,
-            "updated_at": timezone.now(),
+            "updated_at": clock.now(),
         },
     )
     return session

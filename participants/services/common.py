@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
-
 from participants.models import TRANSITIONS, Participant, StatusChange
 from participants.selectors import consent_required_document
+from trial import clock
 from trial.audit import Actor, actor_user
 from trial.errors import DomainError, InvalidTransition
 from trial.models import Trial, TrialStatus
@@ -39,7 +38,7 @@ def step(participant: Participant, to_status: str, *, by: Actor, reason: str = "
         participant=participant,
         from_status=current,
         to_status=to_status,
-        at=timezone.now(),
+        at=clock.now(),
         by=actor_user(by),
         reason=reason,
     )

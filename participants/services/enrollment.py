@@ -20,7 +20,7 @@ from participants.services.common import (
     require_recruiting,
     step,
 )
-from trial import eligibility
+from trial import clock, eligibility
 from trial.audit import Actor, actor_user, audit_record
 from trial.errors import Conflict, DomainError
 from trial.models import ConsentDocument, Site, Trial
@@ -72,7 +72,7 @@ def participant_screen(
     if missing:
         raise ScreeningInvalid(missing)
     failures = eligibility.evaluate(rule_specs, cleaned)
-    now = timezone.now()
+    now = clock.now()
     participant = Participant.objects.create(
         trial=trial,
         site=site,
@@ -130,7 +130,7 @@ def participant_consent(
     name = " ".join(signed_name.split())
     if len(name) < 2:
         raise DomainError("Type the participant's full name as their signature.", field="signed_name")
-    now = timezone.now()
+    now = clock.now()
     signed_at = signed_at or now
     if timezone.is_naive(signed_at):
         raise DomainError("Give the signing time with its timezone.", field="signed_at")
@@ -217,7 +217,7 @@ def participant_enroll(*, participant: Participant, contact: ContactInput, by: A
         require_current_consent(participant, "enroll")
     step(participant, Status.ENROLLED, by=by)
     participant.study_id = _next_study_id(participant.trial)
-    participant.enrolled_at = timezone.now()
+    participant.enrolled_at = clock.now()
     participant.save(update_fields=["status", "study_id", "enrolled_at"])
     ContactDetails.objects.create(
         participant=participant, **{f.name: getattr(contact, f.name) for f in fields(contact)}
@@ -246,7 +246,7 @@ def contact_update(*, participant: Participant, contact: ContactInput, by: Actor
     changed = [f.name for f in fields(contact) if getattr(details, f.name) != getattr(contact, f.name)]
     for name in changed:
         setattr(details, name, getattr(contact, name))
-    details.updated_at = timezone.now()
+    details.updated_at = clock.now()
     details.save()
     if changed:
         audit_record(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils import timezone
 
 from participants import events
 from participants.models import Participant, Status
 from participants.services.common import lock_participant, step
+from trial import clock
 from trial.audit import Actor, audit_record
 from trial.errors import DomainError
 
@@ -19,7 +19,7 @@ def _end(participant: Participant, status: str, *, by: Actor, reason: str, actio
     with transaction.atomic():
         participant = lock_participant(participant)
         previous = step(participant, status, by=by, reason=reason)
-        participant.ended_at = timezone.now()
+        participant.ended_at = clock.now()
         participant.ended_reason = reason
         participant.save(update_fields=["status", "ended_at", "ended_reason"])
         audit_record(

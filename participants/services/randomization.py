@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from participants import events
 from participants.models import Allocation, Participant, RandomizationSequence, Status
@@ -22,6 +21,7 @@ from participants.services.common import (
     require_recruiting,
     step,
 )
+from trial import clock
 from trial import randomization as procedures
 from trial.audit import Actor, actor_user, audit_record
 from trial.errors import Conflict
@@ -88,7 +88,7 @@ def participant_randomize(
                 check(participant=participant)
         step(participant, Status.RANDOMIZED, by=by)
         draw, sequence = _draw(trial, participant, rng or procedures.live_rng())
-        now = timezone.now()
+        now = clock.now()
         allocation = Allocation.objects.create(
             participant=participant,
             trial=trial,

@@ -9,11 +9,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from participants.messaging import Rendered, outbox_enqueue
 from participants.models import AlertStatus, OutboxMessage, Participant, RiskLevel, SafetyAlert
 from participants.selectors import members_to_notify
+from trial import clock
 from trial.audit import Actor, actor_user, audit_record
 from trial.errors import Conflict, DomainError
 from trial.models import Role
@@ -51,7 +51,7 @@ def safety_alert_raise(
 ) -> SafetyAlert | None:
     """Raise an alert (inside the caller's transaction). The same signal (``dedupe_key``) raises one
     alert, however often it is seen. Returns None when it was raised before."""
-    now = now or timezone.now()
+    now = now or clock.now()
     try:
         with transaction.atomic():
             alert = SafetyAlert.objects.create(
@@ -95,7 +95,7 @@ def safety_alert_acknowledge(*, alert: SafetyAlert, by: Actor) -> SafetyAlert:
     if alert.status != AlertStatus.OPEN:
         raise Conflict(f"Alert {alert.pk} was already acknowledged on {alert.acknowledged_at:%Y-%m-%d %H:%M}.")
     alert.status = AlertStatus.ACKNOWLEDGED
-    alert.acknowledged_at = timezone.now()
+    alert.acknowledged_at = clock.now()
     alert.acknowledged_by = actor_user(by)
     alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by"])
     audit_record(
@@ -135,7 +135,7 @@ def safety_alert_record_contact(
         )
     if not notes.strip():
         raise DomainError("Describe the contact (how, with whom, what was agreed).", field="notes")
-    now = timezone.now()
+    now = clock.now()
     contacted_at = contacted_at or now
     if contacted_at > now + timedelta(minutes=5) or contacted_at < alert.raised_at - timedelta(minutes=5):
         raise DomainError("The contact time must lie between the alert and now.", field="contacted_at")
@@ -170,7 +170,7 @@ def safety_alert_resolve(*, alert: SafetyAlert, by: Actor, resolution: str) -> S
     if not resolution.strip():
         raise DomainError("Say how the alert was resolved.", field="resolution")
     alert.status = AlertStatus.RESOLVED
-    alert.resolved_at = timezone.now()
+    alert.resolved_at = clock.now()
     alert.resolved_by = actor_user(by)
     alert.resolution = resolution.strip()
     alert.save(update_fields=["status", "resolved_at", "resolved_by", "resolution"])
@@ -182,7 +182,7 @@ def safety_alert_resolve(*, alert: SafetyAlert, by: Actor, resolution: str) -> S
 
 def safety_alerts_escalate_due(*, now: datetime | None = None, limit: int = 200) -> int:
     """Escalate open alerts nobody acknowledged in time: every clinical role of the trial is told."""
-    now = now or timezone.now()
+    now = now or clock.now()
     escalated = 0
     due = SafetyAlert.objects.filter(status=AlertStatus.OPEN, escalated_at=None, escalate_at__lte=now)
     for alert_id in due.order_by("escalate_at").values_list("id", flat=True)[:limit]:

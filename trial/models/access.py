@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
+from trial import clock
 from trial.models.protocol import Trial
 
 
@@ -22,7 +22,7 @@ class TrialMembership(models.Model):
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trial_memberships")
     role = models.CharField(max_length=30, choices=Role.choices)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         constraints = [

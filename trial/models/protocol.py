@@ -14,9 +14,8 @@ from typing import Any, ClassVar
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.utils import timezone
 
-from trial import eligibility
+from trial import clock, eligibility
 from trial.errors import IntegrityLocked
 from trial.randomization import ArmSpec, FactorSpec, validate_block_sizes
 
@@ -68,7 +67,7 @@ class Trial(models.Model):
         help_text='Shown to participants on every page: [{"name": ..., "action": "Call or text 988", '
         '"href": "tel:988"}, ...]. Empty: the deployment\'s CRISIS_RESOURCES setting.',
     )
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     INTEGRITY_FIELDS: ClassVar[tuple[str, ...]] = (
         "randomization_method",
@@ -503,7 +502,7 @@ class ConsentDocument(models.Model):
     title = models.CharField(max_length=300)
     text = models.TextField()
     requires_reconsent = models.BooleanField(default=False)
-    published_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         ordering = ["published_at", "id"]

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from analysis.consort import consort_counts
 from analysis.report import render_report
@@ -16,6 +15,7 @@ from analysis.stats.descriptive import trajectories
 from analysis.stats.mmrm import MMRMConvergenceError
 from analysis.stats.plan import OutcomeSpec, analyze_plan, parse_outcomes
 from analysis.stats.primary import AnalysisInputError, analyze, file_sha256, model_frame, read_long_csv
+from trial import clock
 from trial.models import Trial, TrialStatus
 
 
@@ -72,7 +72,7 @@ class Command(BaseCommand):
             self.stdout.write(text)
         html_path = options["html"]
         if html_path is None and options["trial"]:
-            stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+            stamp = clock.now().strftime("%Y%m%d-%H%M%S")
             mode = "blinded" if not options["unblinded"] else "unblinded"
             html_path = str(Path(settings.VAR_DIR) / "reports" / f"{options['trial']}-analysis-{mode}-{stamp}.html")
         if html_path:
@@ -126,7 +126,7 @@ class Command(BaseCommand):
         )
         return {
             "title": f"Analysis of {path.name}",
-            "generated_at": timezone.now().isoformat(),
+            "generated_at": clock.now().isoformat(),
             "trial": None,
             "blinded": None,
             "contrast": f"{result['intervention']} minus {result['control']}",
@@ -172,7 +172,7 @@ def as_report(result: dict[str, Any], single: bool) -> dict[str, Any]:
     }
     return {
         "title": f"Analysis of {result['input']['file']}",
-        "generated_at": timezone.now().isoformat(),
+        "generated_at": clock.now().isoformat(),
         "trial": result.get("trial"),
         "blinded": result.get("blinded"),
         "contrast": f"{result['intervention']} minus {result['control']}",

@@ -3,10 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
 from participants.models import ChatbotApiKey
 from participants.services.chatbot import chatbot_key_create
+from trial import clock
 from trial.errors import DomainError
 from trial.models import Trial
 
@@ -25,7 +25,7 @@ class Command(BaseCommand):
             raise CommandError(f"No trial {options['trial']!r}.")
         if options["revoke"]:
             revoked = ChatbotApiKey.objects.filter(trial=trial, prefix=options["revoke"][:8], revoked_at=None).update(
-                revoked_at=timezone.now()
+                revoked_at=clock.now()
             )
             if not revoked:
                 raise CommandError(f"No active key starting {options['revoke']!r} in {trial.slug}.")
