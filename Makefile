@@ -16,12 +16,25 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## demo: SQLite, tasks in-process, the reference trial open, demo accounts; then the server.
+## demo: SQLite, tasks in-process. A simulated 210-participant trial (therabot-sim) run through the
+## platform and analysed; the reference trial (therabot) open for recruitment; demo accounts; the server.
+SIM_ARGS ?= --participants 210 --seed 1
 demo: $(STAMP)
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py load_trial_template therabot --open --replace || \
 	  echo "(the therabot trial already exists and is recruiting; keeping it)"
-	DEBUG=1 $(BIN)/python manage.py demo_accounts --trial therabot
+	@mkdir -p var/reports
+	@echo "Simulating the trial (a few minutes; its e-mails go to var/mail/, its log to var/simulation.log) ..."
+	DEBUG=1 EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend \
+	  $(BIN)/python manage.py simulate_trial --trial therabot-sim $(SIM_ARGS) --lock --skip-existing 2>var/simulation.log
+	DEBUG=1 $(BIN)/python manage.py analyze --trial therabot-sim --unblinded \
+	  --json var/reports/therabot-sim.json --html var/reports/therabot-sim.html
+	DEBUG=1 $(BIN)/python manage.py simulation_summary --json var/reports/therabot-sim.json
+	@echo "HTML report: var/reports/therabot-sim.html"
+	@echo ""
+	DEBUG=1 $(BIN)/python manage.py demo_accounts --trial therabot,therabot-sim
+	@echo ""
+	DEBUG=1 PUBLIC_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py demo_participant --trial therabot
 	@echo ""
 	@echo "Web admin:  http://$(HOST):$(PORT)/admin/   (log in with an account above)"
 	@echo "API docs:   http://$(HOST):$(PORT)/api/docs/ (Authorization: Token <token>)"

@@ -28,15 +28,19 @@ class Command(BaseCommand):
     help = "Create demo accounts with a role each in a trial, with fresh random passwords, and print them."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--trial", default="therabot")
+        parser.add_argument("--trial", default="therabot", help="A trial's slug, or several separated by commas.")
         parser.add_argument("--password", help="Use this password for every account (default: a random one each).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        trial = Trial.objects.filter(slug=options["trial"]).first()
-        if trial is None:
-            raise CommandError(f"No trial {options['trial']!r}; load it first (manage.py load_trial_template).")
+        trials = []
+        for slug in (s.strip() for s in options["trial"].split(",") if s.strip()):
+            trial = Trial.objects.filter(slug=slug).first()
+            if trial is None:
+                raise CommandError(f"No trial {slug!r}; load it first (manage.py load_trial_template).")
+            trials.append(trial)
         user_model = get_user_model()
-        self.stdout.write(f"Demo accounts for trial {trial.slug} (log in at /admin/; API token for scripts):")
+        names = ", ".join(t.slug for t in trials)
+        self.stdout.write(f"Demo accounts for {names} (log in at /admin/; API token for scripts):")
         for username, role in DEMO_USERS:
             user, _ = user_model.objects.get_or_create(username=username, defaults={"email": f"{username}@example.org"})
             password = options["password"] or "".join(secrets.choice(ALPHABET) for _ in range(12))
@@ -44,6 +48,7 @@ class Command(BaseCommand):
             user.is_staff = True
             user.is_superuser = role == Role.ADMINISTRATOR
             user.save()
-            membership_grant(trial=trial, user=user, role=role, by=None)
+            for trial in trials:
+                membership_grant(trial=trial, user=user, role=role, by=None)
             token, _ = Token.objects.get_or_create(user=user)
             self.stdout.write(f"  {username:<13} {role.label:<24} password {password:<14} token {token.key}")
