@@ -250,6 +250,9 @@ class _Simulation:
             sent = int(rng.poisson(11)) + 1
 
             def record(began: datetime = began, minutes: float = minutes, sent: int = sent, n: int = n) -> None:
+                participant.refresh_from_db(fields=["status"])
+                if participant.status != Status.RANDOMIZED:
+                    return  # withdrawn: the app no longer reports (the service would refuse it)
                 engagement_record(
                     trial=self.trial,
                     study_id=study_id,
