@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: demo test lint typecheck check venv migrate serve worker beat clean
+.PHONY: demo test lint typecheck check venv migrate serve worker beat clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ typecheck: $(STAMP)
 	TESTING=1 $(BIN)/mypy .
 
 check: lint typecheck test
+
+## bench: the benchmark suite on PostgreSQL and Redis (database trial_bench, Redis db 15; never part of `make test`).
+## Options in BENCH_ARGS (default sizes 10000,30000,100000); figures in docs/PERFORMANCE.md, last run in bench/results/.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 worker: $(STAMP)
 	$(BIN)/celery -A config worker --loglevel=info
