@@ -45,7 +45,7 @@ def answers_for(
     current = total(answers)
     for _ in range(max_steps):
         # The single one-option step that brings the score closest to the target; stop when none helps.
-        best: tuple[float, dict[str, int | float]] | None = None
+        best: tuple[float, float, dict[str, int | float]] | None = None
         for index in rng.permutation(len(free)):
             item = free[int(index)]
             values = item.values
@@ -55,9 +55,8 @@ def answers_for(
                     candidate = {**answers, item.key: values[at + step]}
                     new = total(candidate)
                     if abs(target - new) < abs(target - current) and (best is None or abs(target - new) < best[0]):
-                        best = (abs(target - new), candidate)
+                        best = (abs(target - new), new, candidate)
         if best is None:
             break
-        answers = best[1]
-        current = total(answers)
+        _, current, answers = best
     return answers

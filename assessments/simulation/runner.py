@@ -86,6 +86,7 @@ class _Simulation:
         self.clinician = _staff(trial, "sim-clinician", Role.SAFETY_CLINICIAN)
         # Live draws come from the CSPRNG; a seeded simulation is reproducible, so it draws from its seed.
         self.allocation_rng = np.random.default_rng([seed, 0])
+        self.recruitment_gap = timedelta(days=1)
 
     # -------------------------------------------------------------------------------------- the loop
     def at(self, when: datetime, action: Callable[[], None]) -> None:

@@ -40,13 +40,13 @@ class Command(BaseCommand):
         if trial is not None and options["skip_existing"]:
             self.stdout.write(f"Trial {slug} exists already ({trial.status}); not simulating again.")
             return
-        if trial is None:
-            data = read_template("therabot")
-            data["title"] = f"{data['title']} (simulated)"
-            trial = trial_create_from_template(data=data, by=None, slug=slug)
-            trial = trial_set_status(trial=trial, status=TrialStatus.RECRUITING, by=None)
         started = time.perf_counter()
         try:
+            if trial is None:
+                data = read_template("therabot")
+                data["title"] = f"{data['title']} (simulated)"
+                trial = trial_create_from_template(data=data, by=None, slug=slug)
+                trial = trial_set_status(trial=trial, status=TrialStatus.RECRUITING, by=None)
             report = trial_simulate(
                 trial=trial,
                 participants=options["participants"],
