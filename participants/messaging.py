@@ -80,6 +80,44 @@ def outbox_enqueue(
     return message
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One message for ``outbox_enqueue_many``."""
+
+    dedupe_key: str
+    participant_id: int | None
+    channel: str = Channel.EMAIL
+    context: dict[str, Any] | None = None
+
+
+def outbox_enqueue_many(*, kind: str, messages: list[Outgoing], available_at: datetime | None = None) -> None:
+    """Queue many messages of one kind in one INSERT (inside the caller's transaction), as the sweep does:
+    a key queued before is skipped (ON CONFLICT DO NOTHING on the unique dedupe key), as in
+    ``outbox_enqueue``."""
+    if kind not in _renderers:
+        raise ValueError(f"No renderer is registered for message kind {kind!r}.")
+    if not messages:
+        return
+    created = clock.now()
+    at = available_at or created
+    OutboxMessage.objects.bulk_create(
+        [
+            OutboxMessage(
+                kind=kind,
+                dedupe_key=m.dedupe_key,
+                channel=m.channel,
+                participant_id=m.participant_id,
+                context=m.context or {},
+                available_at=at,
+                created_at=created,
+            )
+            for m in messages
+        ],
+        ignore_conflicts=True,
+    )
+    transaction.on_commit(_kick_delivery)
+
+
 def _kick_delivery() -> None:
     """Ask a worker to deliver now. If the broker is down the request still succeeds: the sweep delivers."""
     from participants.tasks import deliver_outbox

@@ -7,6 +7,9 @@ withdrawal or completion cancels whatever is pending, at once.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +19,7 @@ from django.db import transaction
 
 from assessments.models import PENDING, AssessmentStatus, ScheduledAssessment
 from assessments.schedule import next_reminder, visit_window
-from participants.messaging import outbox_cancel, outbox_enqueue
+from participants.messaging import Outgoing, outbox_cancel, outbox_enqueue_many
 from participants.models import ContactDetails, Participant
 from trial import clock
 from trial.errors import DomainError
@@ -38,30 +41,70 @@ def instruments_for(visit: VisitDefinition, arm: Arm | None) -> list[str]:
 
 
 def channel_for(participant: Participant) -> str:
-    contact = ContactDetails.objects.filter(participant=participant).first()
-    return "email" if contact is None or contact.email else "sms"
+    return contacts_of([participant.pk])[participant.pk].channel
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Where a participant's messages go: their timezone (for send hours) and their channel."""
+
+    tz: ZoneInfo
+    channel: str
+
+
+NO_CONTACT = Reach(tz=ZoneInfo("UTC"), channel="email")
+
+
+def contacts_of(participant_ids: Iterable[int]) -> defaultdict[int, Reach]:
+    """Timezone and channel of many participants in one query (no contact details: UTC, e-mail)."""
+    zones: dict[str, ZoneInfo] = {}
+    reach: defaultdict[int, Reach] = defaultdict(lambda: NO_CONTACT)
+    rows = ContactDetails.objects.filter(participant_id__in=set(participant_ids)).values_list(
+        "participant_id", "timezone", "email"
+    )
+    for participant_id, zone, email in rows:
+        tz = zones.get(zone) or zones.setdefault(zone, ZoneInfo(zone or "UTC"))
+        reach[participant_id] = Reach(tz=tz, channel="email" if email else "sms")
+    return reach
 
 
 def assessment_open(*, assessment: ScheduledAssessment, now: datetime) -> None:
     """Open a visit (already locked or just created) and queue its invitation."""
-    tz = participant_tz(assessment.participant)
-    assessment.status = AssessmentStatus.OPEN
-    assessment.opened_at = now
-    assessment.next_reminder_at = next_reminder(
-        opened_at=now,
-        closes_at=assessment.closes_at,
-        tz=tz,
-        reminder_days=settings.ASSESSMENT_REMINDER_DAYS,
-        sent=0,
-        send_hour=settings.ASSESSMENT_SEND_HOUR,
-    )
-    assessment.save(update_fields=["status", "opened_at", "next_reminder_at"])
-    outbox_enqueue(
+    assessments_open([assessment], now=now)
+
+
+def assessments_open(assessments: list[ScheduledAssessment], *, now: datetime) -> None:
+    """Open visits (already locked or just created) and queue their invitations, in a few statements
+    whatever their number: one UPDATE per distinct first-reminder time, one INSERT into the outbox."""
+    reach = contacts_of(a.participant_id for a in assessments)
+    by_reminder: defaultdict[datetime | None, list[int]] = defaultdict(list)
+    for assessment in assessments:
+        assessment.status = AssessmentStatus.OPEN
+        assessment.opened_at = now
+        assessment.next_reminder_at = next_reminder(
+            opened_at=now,
+            closes_at=assessment.closes_at,
+            tz=reach[assessment.participant_id].tz,
+            reminder_days=settings.ASSESSMENT_REMINDER_DAYS,
+            sent=0,
+            send_hour=settings.ASSESSMENT_SEND_HOUR,
+        )
+        by_reminder[assessment.next_reminder_at].append(assessment.pk)
+    for reminder_at, ids in by_reminder.items():
+        ScheduledAssessment.objects.filter(pk__in=ids).update(
+            status=AssessmentStatus.OPEN, opened_at=now, next_reminder_at=reminder_at
+        )
+    outbox_enqueue_many(
         kind=INVITATION_KIND,
-        dedupe_key=f"assessment:{assessment.pk}:invite",
-        channel=channel_for(assessment.participant),
-        participant=assessment.participant,
-        context={"assessment": assessment.pk},
+        messages=[
+            Outgoing(
+                dedupe_key=f"assessment:{a.pk}:invite",
+                participant_id=a.participant_id,
+                channel=reach[a.participant_id].channel,
+                context={"assessment": a.pk},
+            )
+            for a in assessments
+        ],
     )
 
 

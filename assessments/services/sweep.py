@@ -9,6 +9,7 @@ twice; the outbox's dedupe keys make a repeated step harmless anyway.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
 
@@ -18,26 +19,28 @@ from django.db.models import QuerySet
 
 from assessments.models import PENDING, AssessmentStatus, ScheduledAssessment
 from assessments.schedule import next_reminder
-from assessments.services.scheduling import REMINDER_KIND, assessment_open, channel_for, participant_tz
-from participants.messaging import outbox_deliver_due, outbox_enqueue
+from assessments.services.scheduling import REMINDER_KIND, assessments_open, contacts_of
+from participants.messaging import Outgoing, outbox_deliver_due, outbox_enqueue_many
 from trial import clock
 
 BATCH = 500
 
 
 def _in_batches(
-    rows: Callable[[], QuerySet[ScheduledAssessment]], act: Callable[[ScheduledAssessment], None], limit: int
+    rows: Callable[[], QuerySet[ScheduledAssessment]], act: Callable[[list[ScheduledAssessment]], None], limit: int
 ) -> int:
+    """Take due rows a batch at a time, locked (skipping rows another sweep holds), and act on each batch
+    as a whole: a few set-wise statements per batch, not a few per row."""
     done = 0
     while done < limit:
         with transaction.atomic():
             batch = list(
                 rows()
-                .select_for_update(skip_locked=True, of=("self",))
-                .select_related("participant")[: min(BATCH, limit - done)]
+                .select_for_update(skip_locked=True)
+                .only("participant_id", "closes_at", "opened_at", "reminders_sent")[: min(BATCH, limit - done)]
             )
-            for assessment in batch:
-                act(assessment)
+            if batch:
+                act(batch)
         done += len(batch)
         if len(batch) < BATCH:
             break
@@ -50,29 +53,36 @@ def open_due(*, now: datetime, limit: int = 100_000) -> int:
             status=AssessmentStatus.SCHEDULED, opens_at__lte=now, closes_at__gt=now
         ).order_by("opens_at")
 
-    return _in_batches(rows, lambda a: assessment_open(assessment=a, now=now), limit)
+    return _in_batches(rows, lambda batch: assessments_open(batch, now=now), limit)
 
 
 def remind_due(*, now: datetime, limit: int = 100_000) -> int:
-    def remind(assessment: ScheduledAssessment) -> None:
-        number = assessment.reminders_sent + 1
-        outbox_enqueue(
-            kind=REMINDER_KIND,
-            dedupe_key=f"assessment:{assessment.pk}:remind:{number}",
-            channel=channel_for(assessment.participant),
-            participant=assessment.participant,
-            context={"assessment": assessment.pk, "reminder": number},
-        )
-        assessment.reminders_sent = number
-        assessment.next_reminder_at = next_reminder(
-            opened_at=assessment.opened_at or now,
-            closes_at=assessment.closes_at,
-            tz=participant_tz(assessment.participant),
-            reminder_days=settings.ASSESSMENT_REMINDER_DAYS,
-            sent=number,
-            send_hour=settings.ASSESSMENT_SEND_HOUR,
-        )
-        assessment.save(update_fields=["reminders_sent", "next_reminder_at"])
+    def remind(batch: list[ScheduledAssessment]) -> None:
+        reach = contacts_of(a.participant_id for a in batch)
+        by_change: defaultdict[tuple[int, datetime | None], list[int]] = defaultdict(list)
+        messages = []
+        for assessment in batch:
+            number = assessment.reminders_sent + 1
+            messages.append(
+                Outgoing(
+                    dedupe_key=f"assessment:{assessment.pk}:remind:{number}",
+                    participant_id=assessment.participant_id,
+                    channel=reach[assessment.participant_id].channel,
+                    context={"assessment": assessment.pk, "reminder": number},
+                )
+            )
+            following = next_reminder(
+                opened_at=assessment.opened_at or now,
+                closes_at=assessment.closes_at,
+                tz=reach[assessment.participant_id].tz,
+                reminder_days=settings.ASSESSMENT_REMINDER_DAYS,
+                sent=number,
+                send_hour=settings.ASSESSMENT_SEND_HOUR,
+            )
+            by_change[(number, following)].append(assessment.pk)
+        outbox_enqueue_many(kind=REMINDER_KIND, messages=messages)
+        for (number, following), ids in by_change.items():
+            ScheduledAssessment.objects.filter(pk__in=ids).update(reminders_sent=number, next_reminder_at=following)
 
     def rows() -> QuerySet[ScheduledAssessment]:
         return ScheduledAssessment.objects.filter(
@@ -83,12 +93,13 @@ def remind_due(*, now: datetime, limit: int = 100_000) -> int:
 
 
 def close_due(*, now: datetime, limit: int = 100_000) -> int:
-    def close(assessment: ScheduledAssessment) -> None:
-        assessment.status = AssessmentStatus.MISSED
-        assessment.ended_at = now
-        assessment.ended_reason = "Window closed before completion"
-        assessment.next_reminder_at = None
-        assessment.save(update_fields=["status", "ended_at", "ended_reason", "next_reminder_at"])
+    def close(batch: list[ScheduledAssessment]) -> None:
+        ScheduledAssessment.objects.filter(pk__in=[a.pk for a in batch]).update(
+            status=AssessmentStatus.MISSED,
+            ended_at=now,
+            ended_reason="Window closed before completion",
+            next_reminder_at=None,
+        )
 
     def rows() -> QuerySet[ScheduledAssessment]:
         return ScheduledAssessment.objects.filter(status__in=PENDING, closes_at__lte=now).order_by("closes_at")

@@ -88,3 +88,41 @@ def test_the_sweep_costs_the_same_however_many_participants_are_not_due(trial):
     for _ in range(15):
         helpers.randomized(trial)
     assert queries_for_a_sweep() == few
+
+
+def test_a_batch_of_due_visits_opens_in_the_same_statements_however_many_in_each_ones_timezone_and_channel(trial):
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+
+    from participants.models import ContactDetails
+
+    def due_visits(n: int) -> list:
+        people = [helpers.randomized(trial) for _ in range(n)]
+        # One in three moves to Berlin with a phone only: invited by SMS, reminded at the send hour in Berlin.
+        for p in people[::3]:
+            contact = ContactDetails.objects.filter(participant=p)
+            contact.update(timezone="Europe/Berlin", email="", phone="+4915112345678")
+        return people
+
+    def open_all(people: list) -> tuple[int, list]:
+        when = max(_week4(p).opens_at for p in people)
+        with CaptureQueriesContext(connection) as captured:
+            result = sweep(now=when, deliver=False)
+        assert result["opened"] == len(people)
+        return len(captured), [(p, when) for p in people]
+
+    few, opened_few = open_all(due_visits(3))
+    many, opened_many = open_all(due_visits(9))
+    assert many == few
+
+    for p, when in opened_few + opened_many:
+        week4 = _week4(p)
+        berlin = ContactDetails.objects.get(participant=p).timezone == "Europe/Berlin"
+        tz = ZoneInfo("Europe/Berlin" if berlin else "America/New_York")
+        assert week4.status == "open" and week4.opened_at == when
+        assert week4.next_reminder_at.astimezone(tz).hour == settings.ASSESSMENT_SEND_HOUR
+        assert week4.next_reminder_at.astimezone(tz).date() == when.astimezone(tz).date() + timedelta(days=2)
+        invite = OutboxMessage.objects.get(dedupe_key=f"assessment:{week4.pk}:invite")
+        assert invite.channel == ("sms" if berlin else "email")
+        assert invite.context == {"assessment": week4.pk} and invite.status == "pending"
