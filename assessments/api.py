@@ -95,7 +95,11 @@ class SubmitView(ParticipantScopedMixin, APIView):
 
     @extend_schema(request=SubmitIn, responses={201: ResponseOut}, tags=["assessments"])
     def post(self, request: Request, slug: str, pk: int, assessment_id: int) -> ApiResponse:
-        assessment = get_object_or_404(ScheduledAssessment, pk=assessment_id, participant=self.participant())
+        # One scoped look-up (the participant in this trial, the visit of that participant); the service
+        # then locks the visit and reads it afresh.
+        assessment = get_object_or_404(
+            ScheduledAssessment.objects.only("pk"), pk=assessment_id, participant_id=pk, participant__trial=self.trial
+        )
         data = SubmitIn(data=request.data)
         data.is_valid(raise_exception=True)
         response = submission.response_submit(

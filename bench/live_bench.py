@@ -151,13 +151,16 @@ def submission(*, clients: int, workers: int, max_requests: int, seconds: float)
     for reqs in per_client:
         del reqs[max_requests // clients :]
     bare_per_client = [[("POST", "/bench/bare/", body) for _, _, body in reqs] for reqs in per_client]
+    drf_per_client = [[("POST", "/bench/drf/", body) for _, _, body in reqs] for reqs in per_client]
     before = Response.objects.count()
     with gunicorn(workers) as (port, args):
         # Warm every worker (imports, URL resolvers, connections) on both endpoints.
         warm = [[("GET", f"/api/v1/trials/{common.TRIAL_SLUG}/", b"")] * 10 for _ in range(clients)]
         load(port, warm, headers, 20)
         load(port, [[("POST", "/bench/bare/", b"{}")] * 10 for _ in range(clients)], headers, 20)
+        load(port, [[("POST", "/bench/drf/", b"{}")] * 10 for _ in range(clients)], headers, 20)
         bare = load(port, bare_per_client, headers, seconds)
+        drf = load(port, drf_per_client, headers, seconds)
         project = load(port, per_client, headers, seconds)
     written = Response.objects.count() - before
     completed = ScheduledAssessment.objects.filter(
@@ -167,6 +170,9 @@ def submission(*, clients: int, workers: int, max_requests: int, seconds: float)
         "gunicorn": " ".join(args[1:]).replace(str(common.ROOT) + "/", ""),
         "project": project,
         "baseline": bare,
+        "drf_floor": drf,
+        "ratio_drf_floor": drf["rps"] / bare["rps"],
+        "ratio_to_drf_floor": project["rps"] / drf["rps"],
         "responses_written": written,
         "visits_completed": completed,
         "ratio_rps": project["rps"] / bare["rps"],

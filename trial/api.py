@@ -31,11 +31,11 @@ class TrialScopedMixin:
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # type: ignore[misc]
-        trial = access.trials_for(request.user).filter(slug=self.kwargs.get("slug")).first()
-        if trial is None:
+        membership = access.membership_in(request.user, str(self.kwargs.get("slug")))
+        if membership is None:
             raise Http404("No such trial.")
+        trial, self.roles = membership
         self.trial = trial
-        self.roles = access.roles_for(request.user, trial)
         needed = self.required_capability(request)
         if not access.can(self.roles, needed):
             raise PermissionDenied(f"Your roles in {trial.slug} do not allow this ({needed.value}).")

@@ -22,11 +22,8 @@ URGENT_FLAGS = frozenset({"suicidal_ideation_severe"})
 
 
 def _lock(assessment: ScheduledAssessment) -> ScheduledAssessment:
-    return (
-        ScheduledAssessment.objects.select_for_update(of=("self",))
-        .select_related("participant__trial", "visit")
-        .get(pk=assessment.pk)
-    )
+    # The visit's name is in every message; the participant is read only when needed (an alert, an error).
+    return ScheduledAssessment.objects.select_for_update(of=("self",)).select_related("visit").get(pk=assessment.pk)
 
 
 def _clean(answers: Mapping[str, Any]) -> dict[str, int | float]:
@@ -127,9 +124,9 @@ def response_submit(
     now = now or clock.now()
     assessment = _lock(assessment)
     cleaned = _clean(answers)
-    existing: Response | None = (
-        Response.objects.filter(assessment=assessment, instrument_code=instrument_code).order_by("-version").first()
-    )
+    # Every response of the visit so far (a handful): the one to this questionnaire, and what is answered.
+    earlier = list(Response.objects.filter(assessment=assessment).order_by("instrument_code", "-version"))
+    existing = next((r for r in earlier if r.instrument_code == instrument_code), None)
     if existing is not None:
         if existing.version == 1 and existing.answers == cleaned:
             return existing
@@ -140,7 +137,7 @@ def response_submit(
     score = _score(instrument_code, cleaned)
     response = _store(assessment, instrument_code, cleaned, score, version=1, source=source, by=by)
     DraftAnswers.objects.filter(assessment=assessment, instrument_code=instrument_code).delete()
-    answered = set(Response.objects.filter(assessment=assessment).values_list("instrument_code", flat=True).distinct())
+    answered = {r.instrument_code for r in earlier} | {instrument_code}
     if set(assessment.instruments) <= answered:
         assessment.status = AssessmentStatus.COMPLETED
         assessment.completed_at = now

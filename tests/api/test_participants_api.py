@@ -253,3 +253,39 @@ def test_the_openapi_schema_and_docs_are_served(client, api, coordinator):
     assert "/api/v1/trials/{slug}/participants/{id}/randomize/" in paths
     assert "/api/v1/trials/{slug}/screenings/" in paths
     assert client.get("/api/docs/").status_code == 200
+
+
+def test_submitting_through_the_api_is_scoped_and_costs_a_fixed_number_of_statements(api, coordinator, trial):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from assessments.models import ScheduledAssessment
+
+    participant, other = helpers.enrolled(trial), helpers.enrolled(trial)
+    baseline = ScheduledAssessment.objects.get(participant=participant)
+    other_baseline = ScheduledAssessment.objects.get(participant=other)
+    token = Token.objects.create(user=coordinator)
+    client = api(None)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+
+    def submit(pk: int, assessment_id: int, code: str) -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as captured:
+            reply = client.post(
+                f"{BASE}/participants/{pk}/assessments/{assessment_id}/responses/",
+                {"instrument": code, "answers": helpers.lowest_answers(code)},
+                format="json",
+            )
+        return reply.status_code, len(captured)
+
+    # Another participant's visit, under this participant's URL: not found, and nothing written.
+    assert submit(participant.pk, other_baseline.pk, baseline.instruments[0])[0] == 404
+    assert not other_baseline.responses.exists()
+
+    statuses, counts = zip(*(submit(participant.pk, baseline.pk, code) for code in baseline.instruments), strict=True)
+    assert set(statuses) == {201}
+    baseline.refresh_from_db()
+    assert baseline.status == "completed"
+    # Token, membership, the scoped visit, the lock, earlier responses, the insert, the draft: the same for
+    # every questionnaire (nothing grows with what was answered before); the last adds the completion.
+    assert len(set(counts[:-1])) == 1 and counts[-1] == counts[0] + 1
+    assert counts[0] <= 9, counts
