@@ -36,7 +36,8 @@ def participant_tz(participant: Participant) -> ZoneInfo:
 
 
 def instruments_for(visit: VisitDefinition, arm: Arm | None) -> list[str]:
-    rows = VisitInstrument.objects.filter(visit=visit).order_by("order", "id")
+    """The instruments due at a visit for one arm, in order (uses ``visit.instruments`` if prefetched)."""
+    rows = visit.instruments.all()  # VisitInstrument's ordering: order, id
     return [r.instrument_code for r in rows if r.arm_id is None or (arm is not None and r.arm_id == arm.pk)]
 
 
@@ -109,13 +110,24 @@ def assessments_open(assessments: list[ScheduledAssessment], *, now: datetime) -
 
 
 def _schedule(participant: Participant, anchor: str, anchor_at: datetime, arm: Arm | None) -> list[ScheduledAssessment]:
-    tz = participant_tz(participant)
+    """Put the visits with this anchor on the participant's calendar (the caller holds the participant's
+    lock), opening at once those whose window has come. A few statements whatever the number of visits:
+    randomization runs this while it holds its stratum's lock."""
+    tz = contacts_of([participant.pk])[participant.pk].tz
     now = clock.now()
-    created = []
-    visits = VisitDefinition.objects.filter(trial_id=participant.trial_id, anchor=anchor).order_by("order", "week")
+    visits = list(
+        VisitDefinition.objects.filter(trial_id=participant.trial_id, anchor=anchor)
+        .prefetch_related("instruments")
+        .order_by("order", "week")
+    )
+    existing = {a.visit_id: a for a in ScheduledAssessment.objects.filter(participant=participant, visit__in=visits)}
+    planned, new = [], []
     for visit in visits:
         codes = instruments_for(visit, arm)
         if not codes:
+            continue
+        if visit.pk in existing:
+            planned.append(existing[visit.pk])
             continue
         window = visit_window(
             anchor_at=anchor_at,
@@ -125,20 +137,22 @@ def _schedule(participant: Participant, anchor: str, anchor_at: datetime, arm: A
             after_days=visit.window_after_days,
             send_hour=settings.ASSESSMENT_SEND_HOUR,
         )
-        assessment, made = ScheduledAssessment.objects.get_or_create(
+        assessment = ScheduledAssessment(
             participant=participant,
             visit=visit,
-            defaults={
-                "instruments": codes,
-                "due_at": window.due_at,
-                "opens_at": window.opens_at,
-                "closes_at": window.closes_at,
-            },
+            instruments=codes,
+            due_at=window.due_at,
+            opens_at=window.opens_at,
+            closes_at=window.closes_at,
         )
-        if made and window.opens_at <= now:
-            assessment_open(assessment=assessment, now=now)
-        created.append(assessment)
-    return created
+        planned.append(assessment)
+        new.append(assessment)
+    if new:
+        ScheduledAssessment.objects.bulk_create(new)  # PostgreSQL and SQLite return the new keys
+        due = [a for a in new if a.opens_at <= now]
+        if due:
+            assessments_open(due, now=now)
+    return planned
 
 
 def schedule_baseline(*, participant: Participant, **_: Any) -> list[ScheduledAssessment]:

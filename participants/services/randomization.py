@@ -87,12 +87,13 @@ def participant_randomize(
             for check in events.randomization_preconditions:
                 check(participant=participant)
         step(participant, Status.RANDOMIZED, by=by)
+        arms = {arm.code: arm for arm in Arm.objects.filter(trial=trial)}  # read before the stratum's lock
         draw, sequence = _draw(trial, participant, rng or procedures.live_rng())
         now = clock.now()
         allocation = Allocation.objects.create(
             participant=participant,
             trial=trial,
-            arm=Arm.objects.get(trial=trial, code=draw.arm),
+            arm=arms[draw.arm],
             method=trial.randomization_method,
             stratum=sequence.stratum,
             sequence_number=sequence.allocated,

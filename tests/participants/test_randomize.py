@@ -188,3 +188,23 @@ def test_a_withdrawn_participant_cannot_be_randomized(trial):
     helpers.services.participant_withdraw(participant=participant, reason="Changed their mind", by=None)
     with pytest.raises(InvalidTransition, match="withdrawn"):
         participant_randomize(participant=Participant.objects.get(pk=participant.pk), by=None)
+
+
+def test_little_happens_while_the_stratum_is_locked(trial, coordinator):
+    """Concurrent randomizations in a stratum queue on its sequence row until commit, so everything that
+    does not depend on the draw is read before the lock: after it come only the draw's own writes, the
+    status, the audit event and the follow-up visits, a few statements each."""
+    from django.test.utils import CaptureQueriesContext
+
+    from assessments.models import ScheduledAssessment
+
+    helpers.randomized(trial)  # the stratum's sequence row exists
+    participant = helpers.ready_to_randomize(trial)
+    with CaptureQueriesContext(connection) as captured:
+        participant_randomize(participant=participant, by=coordinator)
+    statements = [q["sql"] for q in captured.captured_queries]
+    locked_at = next(i for i, sql in enumerate(statements) if 'FROM "participants_randomizationsequence"' in sql)
+    after_lock = [sql for sql in statements[locked_at + 1 :] if not sql.startswith(("SAVEPOINT", "RELEASE"))]
+    assert not any('FROM "trial_arm"' in sql for sql in after_lock)
+    assert len(after_lock) <= 10, after_lock
+    assert ScheduledAssessment.objects.filter(participant=participant).count() == 3
