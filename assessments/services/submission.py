@@ -125,7 +125,9 @@ def response_submit(
     assessment = _lock(assessment)
     cleaned = _clean(answers)
     # Every response of the visit so far (a handful): the one to this questionnaire, and what is answered.
-    earlier = list(Response.objects.filter(assessment=assessment).order_by("instrument_code", "-version"))
+    earlier: list[Response] = list(
+        Response.objects.filter(assessment=assessment).order_by("instrument_code", "-version")
+    )
     existing = next((r for r in earlier if r.instrument_code == instrument_code), None)
     if existing is not None:
         if existing.version == 1 and existing.answers == cleaned:
