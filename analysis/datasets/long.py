@@ -18,7 +18,15 @@ from typing import Any
 
 from django.db.models import Count
 
-from analysis.datasets.source import CHUNK, Protocol, load_protocol, randomized_records, scale_value
+from analysis.datasets.source import (
+    CHUNK,
+    NO_SCORE,
+    InstrumentOrder,
+    Protocol,
+    load_protocol,
+    randomized_chunks,
+    scale_value,
+)
 from analysis.datasets.variables import id_variables, instrument_variable, scale_variable, visit_variable
 from analysis.formats import Dataset, Variable
 from participants.models import Allocation
@@ -57,23 +65,49 @@ def long_header(trial: Trial) -> list[str]:
 
 
 def long_rows(trial: Trial, *, blinded: bool, chunk: int = CHUNK) -> Iterator[LongRow]:
-    protocol = load_protocol(trial, blinded=blinded)
-    for record in randomized_records(protocol, chunk=chunk):
-        for visit in record.visits:
-            for code in visit.instruments:
-                score = visit.scores[code]
-                for scale in protocol.instrument(code).scale_names():
-                    yield LongRow(
-                        participant_id=record.participant.study_id or "",
-                        arm=record.arm,
-                        strata=record.strata,
-                        visit=visit.planned.visit.code,
-                        week=visit.planned.visit.week,
-                        instrument=code,
-                        scale=scale,
-                        value=scale_value(score, scale),
-                        completed_at=score.first_submitted_at,
-                    )
+    for rows in _long_lists(load_protocol(trial, blinded=blinded), chunk=chunk):
+        for row in rows:
+            *head, visit, week, instrument, scale, value, completed_at = row
+            yield LongRow(
+                participant_id=head[0],
+                arm=head[1],
+                strata=tuple(head[2:]),
+                visit=visit,
+                week=week,
+                instrument=instrument,
+                scale=scale,
+                value=value,
+                completed_at=completed_at,
+            )
+
+
+def _long_lists(protocol: Protocol, *, chunk: int = CHUNK) -> Iterator[list[list[Any]]]:
+    """The long rows as lists (``LongRow.as_list``), a list per chunk of participants. The export's inner
+    loop: one list per row and nothing else per row (no model objects, no per-row records)."""
+    order = InstrumentOrder(protocol)
+    codes = {code for planned in protocol.visits for code in planned.all_instruments()}
+    scales = {code: protocol.instrument(code).scale_names() for code in codes}
+    for part in randomized_chunks(protocol, chunk=chunk):
+        rows: list[list[Any]] = []
+        append = rows.append
+        assessments, scores = part.assessments, part.scores
+        for participant in part.participants:
+            head = (participant.study_id, participant.arm, *participant.strata)
+            for planned in protocol.visits:
+                visit = planned.visit
+                visit_code, week = visit.code, visit.week
+                assessment = assessments.get((participant.participant_id, visit.pk))
+                if assessment is None:
+                    for instrument in order(planned, participant.arm_id, None):
+                        for scale in scales[instrument]:
+                            append([*head, visit_code, week, instrument, scale, None, None])
+                    continue
+                for instrument in order(planned, participant.arm_id, assessment):
+                    score = scores.get((assessment.id, instrument), NO_SCORE)
+                    at = score.first_submitted_at
+                    for scale in scales[instrument]:
+                        append([*head, visit_code, week, instrument, scale, scale_value(score, scale), at])
+        yield rows
 
 
 def _rows_per_arm(protocol: Protocol) -> dict[int | None, int]:
@@ -110,15 +144,17 @@ def long_dataset(trial: Trial, *, blinded: bool) -> tuple[Dataset, Iterator[list
     counts = Allocation.objects.filter(trial=trial).values("arm_id").annotate(n=Count("id")).order_by()
     n_rows = sum(per_arm.get(row["arm_id"], 0) * row["n"] for row in counts)
     dataset = Dataset(name="long", variables=tuple(variables), n_rows=n_rows)
-    return dataset, _chunks(long_rows(trial, blinded=blinded))
+    return dataset, _batches(_long_lists(protocol))
 
 
-def _chunks(rows: Iterator[LongRow], size: int = 5000) -> Iterator[list[list[Any]]]:
-    batch: list[list[Any]] = []
-    for row in rows:
-        batch.append(row.as_list())
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _batches(parts: Iterator[list[list[Any]]], size: int = 5000) -> Iterator[list[list[Any]]]:
+    """The rows again in batches of ``size`` (as they always came: the files' blocks and Parquet's row
+    groups fall where they did)."""
+    pending: list[list[Any]] = []
+    for rows in parts:
+        pending += rows
+        while len(pending) >= size:
+            yield pending[:size]
+            del pending[:size]
+    if pending:
+        yield pending

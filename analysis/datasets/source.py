@@ -1,16 +1,28 @@
 """What every analysis dataset reads: the protocol (visits and their instruments, arms, factors) and, a
 chunk of randomized participants at a time, their scheduled visits and latest scores. Memory stays bounded
-however large the trial; queries per chunk are fixed. Contact details are never read."""
+however large the trial; queries per chunk are fixed. Contact details are never read.
+
+Only the columns a dataset uses are read, as plain values (no model objects): the raw answers, the largest
+column, are never loaded. The randomized participants come from one query in study-ID order, read a chunk
+at a time (a server-side cursor on PostgreSQL); each chunk then costs two queries, its scheduled visits and
+its responses."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
+from itertools import islice
+from typing import Any, cast
+
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from assessments.instruments import Instrument, default_registry
 from assessments.models import Response, ScheduledAssessment
-from participants.models import Allocation, Participant
+from participants.models import Allocation
 from trial.models import Arm, StratificationFactor, Trial, VisitDefinition, VisitInstrument
 
 CHUNK = 1000
@@ -70,89 +82,194 @@ def load_protocol(trial: Trial, *, blinded: bool) -> Protocol:
     return Protocol(trial=trial, blinded=blinded, arms=arms, factors=factors, visits=visits)
 
 
+def _json(text: str | None) -> Any:
+    """A JSON column read as text, decoded as ``JSONField.from_db_value`` decodes it. Reading the text and
+    decoding it only when it is needed (or once for many equal values) spares most of the decoding."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _as_text(field: str) -> Cast:
+    return Cast(field, output_field=TextField())
+
+
 @dataclass(frozen=True)
 class Score:
-    response: Response | None
+    """The latest version of one instrument's scores at one visit, and when its first version came in."""
+
+    total: float | None
+    subscales_json: str | None  # as stored; decoded the first time a subscale is asked for
     first_submitted_at: datetime | None
+
+    @cached_property
+    def subscales(self) -> Mapping[str, Any]:
+        return {} if self.subscales_json is None else cast("Mapping[str, Any]", _json(self.subscales_json))
+
+
+NO_SCORE = Score(total=None, subscales_json=None, first_submitted_at=None)
 
 
 @dataclass(frozen=True)
 class VisitRecord:
     planned: PlannedVisit
-    assessment: ScheduledAssessment | None
+    status: str | None  # of the scheduled assessment; None when the visit was never scheduled
     instruments: tuple[str, ...]  # in the order the participant was given them
     scores: dict[str, Score]
 
 
 @dataclass(frozen=True)
 class Record:
-    participant: Participant
-    allocation: Allocation
+    study_id: str
     arm: str
     strata: tuple[str, ...]
     visits: list[VisitRecord]
 
 
+@dataclass(frozen=True)
+class Randomized:
+    """One randomized participant, as the datasets need them."""
+
+    participant_id: int
+    study_id: str
+    arm_id: int
+    arm: str  # the label the dataset shows: A/B when blinded, the arm's code when not
+    strata: tuple[str, ...]  # level codes, in factor order ("" when not recorded)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    id: int
+    status: str
+    instruments_json: str  # the instruments as given, in order (JSON, decoded by InstrumentOrder)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A chunk of randomized participants (study-ID order) with their visits and scores, as plain values."""
+
+    participants: list[Randomized]
+    assessments: dict[tuple[int, int], Assessment]  # (participant id, visit id) ->
+    scores: dict[tuple[int, str], Score]  # (assessment id, instrument code) ->
+
+
+class InstrumentOrder:
+    """The instruments of a planned visit in the order a participant was given them: those of the scheduled
+    assessment first, then the rest of the protocol's; arm-specific ones only in unblinded datasets. The
+    answer depends on few things (visit, arm, the assessment's list), so it is worked out once for each."""
+
+    KEEP = 10_000  # answers remembered at most (a trial has a handful)
+
+    def __init__(self, protocol: Protocol) -> None:
+        self.blinded = protocol.blinded
+        self._known: dict[tuple[int, int | None, str | None], tuple[str, ...]] = {}
+
+    def __call__(self, planned: PlannedVisit, arm_id: int, given: Assessment | None) -> tuple[str, ...]:
+        arm = None if self.blinded else arm_id
+        key = (planned.visit.pk, arm, None if given is None else given.instruments_json)
+        order = self._known.get(key)
+        if order is None:
+            order = self._order(planned, arm, None if given is None else _json(given.instruments_json))
+            if len(self._known) < self.KEEP:
+                self._known[key] = order
+        return order
+
+    @staticmethod
+    def _order(planned: PlannedVisit, arm: int | None, given: list[str] | None) -> tuple[str, ...]:
+        wanted = planned.instruments_for(arm)
+        if given is None:
+            return wanted
+        first = [c for c in given if c in wanted]
+        return (*first, *(c for c in wanted if c not in first))
+
+
+def randomized_chunks(protocol: Protocol, *, chunk: int = CHUNK) -> Iterator[Chunk]:
+    """Every randomized participant, in study-ID order, ``chunk`` participants at a time, with their
+    scheduled assessments and, per assessment and instrument, the latest scores and first submission."""
+    codes = protocol.factor_codes()
+    labels = {arm.pk: protocol.arm_label(arm) for arm in protocol.arms}
+    strata_of: dict[str, tuple[str, ...]] = {}  # a handful of strata, each decoded once
+    allocations = (
+        Allocation.objects.filter(trial=protocol.trial)
+        .order_by("participant__study_id")
+        .values_list("participant_id", "participant__study_id", _as_text("participant__strata"), "arm_id")
+        .iterator(chunk_size=chunk)
+    )
+    while rows := list(islice(allocations, chunk)):
+        participants = []
+        for participant_id, study_id, strata_json, arm_id in rows:
+            if arm_id not in labels:  # not one of the trial's arms: cannot happen, but never guess a label
+                labels[arm_id] = protocol.arm_label(Arm.objects.get(pk=arm_id))
+            strata = strata_of.get(strata_json)
+            if strata is None:
+                levels = _json(strata_json)
+                strata = tuple(str(levels.get(code, "")) for code in codes)
+                if len(strata_of) < InstrumentOrder.KEEP:
+                    strata_of[strata_json] = strata
+            participants.append(
+                Randomized(
+                    participant_id=participant_id,
+                    study_id=study_id or "",
+                    arm_id=arm_id,
+                    arm=labels[arm_id],
+                    strata=strata,
+                )
+            )
+        ids = [p.participant_id for p in participants]
+        assessments = {
+            (participant_id, visit_id): Assessment(id=pk, status=status, instruments_json=instruments)
+            for pk, participant_id, visit_id, status, instruments in ScheduledAssessment.objects.filter(
+                participant_id__in=ids
+            )
+            .order_by()
+            .values_list("pk", "participant_id", "visit_id", "status", _as_text("instruments"))
+        }
+        scores: dict[tuple[int, str], Score] = {}
+        responses = (
+            # By the assessments' ids, not a join on the participants: that join reads every response of the
+            # trial for each chunk (PostgreSQL hashes the chunk's assessments and scans the table).
+            Response.objects.filter(assessment_id__in=[a.id for a in assessments.values()])
+            .order_by("assessment_id", "instrument_code", "version")
+            .values_list("assessment_id", "instrument_code", "total", _as_text("subscales"), "submitted_at")
+        )
+        for assessment_id, code, total, subscales, submitted_at in responses:
+            key = (assessment_id, code)
+            first = scores.get(key)  # versions come in order: the first one seen is the first submitted
+            scores[key] = Score(
+                total=total,
+                subscales_json=subscales,
+                first_submitted_at=submitted_at if first is None else first.first_submitted_at,
+            )
+        yield Chunk(participants=participants, assessments=assessments, scores=scores)
+
+
 def randomized_records(protocol: Protocol, *, chunk: int = CHUNK) -> Iterator[Record]:
     """Every randomized participant, in study-ID order, with every visit the protocol gave them
     (intention to treat): answered or not, scheduled or not."""
-    codes = protocol.factor_codes()
-    allocation_ids = list(
-        Allocation.objects.filter(trial=protocol.trial).order_by("participant__study_id").values_list("pk", flat=True)
-    )
-    for start in range(0, len(allocation_ids), chunk):
-        allocations = list(
-            Allocation.objects.filter(pk__in=allocation_ids[start : start + chunk])
-            .select_related("participant", "arm")
-            .order_by("participant__study_id")
-        )
-        participant_ids = [a.participant_id for a in allocations]
-        assessments = {
-            (a.participant_id, a.visit_id): a
-            for a in ScheduledAssessment.objects.filter(participant_id__in=participant_ids)
-        }
-        latest: dict[tuple[int, str], Response] = {}
-        first_at: dict[tuple[int, str], datetime] = {}
-        responses = Response.objects.filter(assessment__participant_id__in=participant_ids).order_by(
-            "assessment_id", "instrument_code", "version"
-        )
-        for response in responses.iterator(chunk_size=5000):
-            seen = (response.assessment_id, response.instrument_code)
-            latest[seen] = response
-            first_at.setdefault(seen, response.submitted_at)
-        for allocation in allocations:
-            participant = allocation.participant
+    order = InstrumentOrder(protocol)
+    for part in randomized_chunks(protocol, chunk=chunk):
+        for participant in part.participants:
             visits = []
             for planned in protocol.visits:
-                assessment = assessments.get((participant.pk, planned.visit.pk))
-                wanted = planned.instruments_for(None if protocol.blinded else allocation.arm_id)
-                if assessment is not None:
-                    given = [c for c in assessment.instruments if c in wanted]
-                    wanted = (*given, *(c for c in wanted if c not in given))
-                scores = {}
-                for code in wanted:
-                    key: tuple[int, str] | None = (assessment.pk, code) if assessment is not None else None
-                    scores[code] = Score(
-                        response=latest.get(key) if key else None,
-                        first_submitted_at=first_at.get(key) if key else None,
-                    )
+                assessment = part.assessments.get((participant.participant_id, planned.visit.pk))
+                if assessment is None:
+                    instruments = order(planned, participant.arm_id, None)
+                    scores = dict.fromkeys(instruments, NO_SCORE)
+                    visits.append(VisitRecord(planned=planned, status=None, instruments=instruments, scores=scores))
+                    continue
+                instruments = order(planned, participant.arm_id, assessment)
+                scores = {code: part.scores.get((assessment.id, code), NO_SCORE) for code in instruments}
                 visits.append(
-                    VisitRecord(planned=planned, assessment=assessment, instruments=tuple(wanted), scores=scores)
+                    VisitRecord(planned=planned, status=assessment.status, instruments=instruments, scores=scores)
                 )
-            yield Record(
-                participant=participant,
-                allocation=allocation,
-                arm=protocol.arm_label(allocation.arm),
-                strata=tuple(str(participant.strata.get(code, "")) for code in codes),
-                visits=visits,
-            )
+            yield Record(study_id=participant.study_id, arm=participant.arm, strata=participant.strata, visits=visits)
 
 
 def scale_value(score: Score, scale: str) -> float | None:
-    response = score.response
-    if response is None:
-        return None
     if scale == "total":
-        return response.total
-    value = response.subscales.get(scale)
+        return score.total
+    value = score.subscales.get(scale)
     return None if value is None else float(value)

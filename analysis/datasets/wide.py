@@ -75,11 +75,11 @@ def _chunks(protocol: Protocol, columns: list[tuple[str, str, str, Variable]]) -
     batch: list[list[Any]] = []
     for record in randomized_records(protocol, chunk=CHUNK):
         by_visit = {v.planned.visit.code: v for v in record.visits}
-        row: list[Any] = [record.participant.study_id or "", record.arm, *record.strata]
+        row: list[Any] = [record.study_id, record.arm, *record.strata]
         for visit_code, code, kind, _ in columns:
             visit = by_visit[visit_code]
             if kind == "status":
-                row.append(visit.assessment.status if visit.assessment is not None else NOT_SCHEDULED)
+                row.append(NOT_SCHEDULED if visit.status is None else visit.status)
             elif kind == "completed_at":
                 times = [s.first_submitted_at for s in visit.scores.values() if s.first_submitted_at is not None]
                 row.append(min(times) if times else None)
