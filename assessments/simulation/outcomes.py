@@ -35,11 +35,11 @@ RANGE = {"phq9": (0.0, 27.0), "gad7": (0.0, 21.0), "gadq4": (0.0, 13.0), "wcs": 
 #: Assumed baseline (mean, SD) per condition and instrument. Own scales: MDD PHQ-9 15 +/- 4 (screened >= 10),
 #: GAD GAD-Q-IV 9 +/- 2.7 (screened >= 5.7), CHR-FED WCS 60 +/- 12 (SWED high risk).
 #: The screening cut-offs narrow the baseline SD of those enrolled (MDD about 3.5, GAD about 2.1, CHR-FED
-#: about 10.6), so Cohen's d (difference / pooled baseline SD) comes out higher than published for MDD and
-#: GAD (1.0 or more against 0.8-0.9; 1.1-1.4 in the seed-1 demo). Widening these SDs until the enrolled match (MDD 14 +/- 5.5 does)
-#: was tried and rejected: the wider follow-up scores press against the scale floor and shrink the mean
-#: changes, which are what the model is calibrated to (the published week-8 chatbot change of -7.93 came
-#: out at -7.5).
+#: about 10.6), so Cohen's d (difference / pooled baseline SD) comes out higher than published for MDD
+#: and GAD (1.0 or more against 0.8-0.9; 1.1-1.4 in the seed-1 demo). Widening these SDs until the
+#: enrolled match (MDD 14 +/- 5.5 does) was tried and rejected: the wider follow-up scores press against
+#: the scale floor and shrink the mean changes, which are what the model is calibrated to (the published
+#: week-8 chatbot change of -7.93 came out at -7.5).
 BASELINE: dict[str, dict[str, tuple[float, float]]] = {
     "MDD": {"phq9": (15.0, 4.0), "gad7": (11.0, 4.5), "gadq4": (7.5, 3.0), "wcs": (42.0, 18.0)},
     "GAD": {"phq9": (11.0, 4.5), "gad7": (12.5, 4.0), "gadq4": (9.0, 2.7), "wcs": (40.0, 18.0)},
