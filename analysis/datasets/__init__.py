@@ -10,7 +10,7 @@ meanings: the data dictionary) and an iterator of row chunks, for :func:`analysi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from analysis.datasets.long import LongRow, factor_codes, long_dataset, long_header, long_rows
@@ -19,7 +19,8 @@ from analysis.datasets.wide import wide_dataset
 from analysis.formats import Dataset
 from trial.models import Trial
 
-Builder = Callable[..., tuple[Dataset, Iterator[list[list[Any]]]]]
+Rows = Sequence[Sequence[Any]]  # a chunk of rows; a row holds a value per variable
+Builder = Callable[..., tuple[Dataset, Iterator[Rows]]]
 
 DATASETS: dict[str, Builder] = {
     "long": long_dataset,
@@ -28,7 +29,7 @@ DATASETS: dict[str, Builder] = {
 }
 
 
-def build(trial: Trial, name: str, *, blinded: bool) -> tuple[Dataset, Iterator[list[list[Any]]]]:
+def build(trial: Trial, name: str, *, blinded: bool) -> tuple[Dataset, Iterator[Rows]]:
     """The dataset ``name`` of ``trial``: its description and its rows, in chunks."""
     try:
         builder = DATASETS[name]

@@ -65,7 +65,7 @@ def long_header(trial: Trial) -> list[str]:
 
 
 def long_rows(trial: Trial, *, blinded: bool, chunk: int = CHUNK) -> Iterator[LongRow]:
-    for rows in _long_lists(load_protocol(trial, blinded=blinded), chunk=chunk):
+    for rows in _long_chunks(load_protocol(trial, blinded=blinded), chunk=chunk):
         for row in rows:
             *head, visit, week, instrument, scale, value, completed_at = row
             yield LongRow(
@@ -81,32 +81,38 @@ def long_rows(trial: Trial, *, blinded: bool, chunk: int = CHUNK) -> Iterator[Lo
             )
 
 
-def _long_lists(protocol: Protocol, *, chunk: int = CHUNK) -> Iterator[list[list[Any]]]:
-    """The long rows as lists (``LongRow.as_list``), a list per chunk of participants. The export's inner
-    loop: one list per row and nothing else per row (no model objects, no per-row records)."""
+Row = tuple[Any, ...]
+
+
+def _long_chunks(protocol: Protocol, *, chunk: int = CHUNK) -> Iterator[list[Row]]:
+    """The long rows (the values of ``LongRow.as_list``), a list per chunk of participants. The export's
+    inner loop: one plain tuple per row and nothing else per row (no model objects, no per-row records;
+    tuples rather than lists, which the garbage collector keeps tracking)."""
     order = InstrumentOrder(protocol)
     codes = {code for planned in protocol.visits for code in planned.all_instruments()}
     scales = {code: protocol.instrument(code).scale_names() for code in codes}
+    visits = [(planned, planned.visit.pk, planned.visit.code, planned.visit.week) for planned in protocol.visits]
     for part in randomized_chunks(protocol, chunk=chunk):
-        rows: list[list[Any]] = []
+        rows: list[Row] = []
         append = rows.append
         assessments, scores = part.assessments, part.scores
-        for participant in part.participants:
-            head = (participant.study_id, participant.arm, *participant.strata)
-            for planned in protocol.visits:
-                visit = planned.visit
-                visit_code, week = visit.code, visit.week
-                assessment = assessments.get((participant.participant_id, visit.pk))
+        for participant_id, study_id, arm_id, arm, strata in part.participants:
+            head = (study_id, arm, *strata)
+            for planned, visit_id, visit, week in visits:
+                assessment = assessments.get((participant_id, visit_id))
                 if assessment is None:
-                    for instrument in order(planned, participant.arm_id, None):
+                    for instrument in order(planned, arm_id, None):
                         for scale in scales[instrument]:
-                            append([*head, visit_code, week, instrument, scale, None, None])
+                            append((*head, visit, week, instrument, scale, None, None))
                     continue
-                for instrument in order(planned, participant.arm_id, assessment):
-                    score = scores.get((assessment.id, instrument), NO_SCORE)
-                    at = score.first_submitted_at
-                    for scale in scales[instrument]:
-                        append([*head, visit_code, week, instrument, scale, scale_value(score, scale), at])
+                assessment_id, _status, given = assessment
+                for instrument in order(planned, arm_id, given):
+                    score = scores.get((assessment_id, instrument), NO_SCORE)
+                    value, _subscales, at = score
+                    total, *subscales = scales[instrument]  # "total" first, always
+                    append((*head, visit, week, instrument, total, value, at))
+                    for scale in subscales:
+                        append((*head, visit, week, instrument, scale, scale_value(score, scale), at))
         yield rows
 
 
@@ -123,7 +129,7 @@ def _rows_per_arm(protocol: Protocol) -> dict[int | None, int]:
     return counts
 
 
-def long_dataset(trial: Trial, *, blinded: bool) -> tuple[Dataset, Iterator[list[list[Any]]]]:
+def long_dataset(trial: Trial, *, blinded: bool) -> tuple[Dataset, Iterator[list[Row]]]:
     protocol = load_protocol(trial, blinded=blinded)
     codes = [c for v in protocol.visits for c in (v.common if blinded else v.all_instruments())]
     variables: list[Variable] = [
@@ -144,13 +150,13 @@ def long_dataset(trial: Trial, *, blinded: bool) -> tuple[Dataset, Iterator[list
     counts = Allocation.objects.filter(trial=trial).values("arm_id").annotate(n=Count("id")).order_by()
     n_rows = sum(per_arm.get(row["arm_id"], 0) * row["n"] for row in counts)
     dataset = Dataset(name="long", variables=tuple(variables), n_rows=n_rows)
-    return dataset, _batches(_long_lists(protocol))
+    return dataset, _batches(_long_chunks(protocol))
 
 
-def _batches(parts: Iterator[list[list[Any]]], size: int = 5000) -> Iterator[list[list[Any]]]:
+def _batches(parts: Iterator[list[Row]], size: int = 5000) -> Iterator[list[Row]]:
     """The rows again in batches of ``size`` (as they always came: the files' blocks and Parquet's row
     groups fall where they did)."""
-    pending: list[list[Any]] = []
+    pending: list[Row] = []
     for rows in parts:
         pending += rows
         while len(pending) >= size:

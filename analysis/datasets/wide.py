@@ -81,7 +81,7 @@ def _chunks(protocol: Protocol, columns: list[tuple[str, str, str, Variable]]) -
             if kind == "status":
                 row.append(NOT_SCHEDULED if visit.status is None else visit.status)
             elif kind == "completed_at":
-                times = [s.first_submitted_at for s in visit.scores.values() if s.first_submitted_at is not None]
+                times = [at for _total, _subscales, at in visit.scores.values() if at is not None]
                 row.append(min(times) if times else None)
             else:
                 score = visit.scores.get(code)
