@@ -131,21 +131,22 @@ def _instants(field: str, db: str) -> tuple[str | Func, bool]:
     return _Microseconds(field), True
 
 
-class _AnyOf(Lookup[Any]):
-    """``column IN (values)``; on PostgreSQL ``column = ANY(%s)``, one array parameter: a chunk's thousands
-    of ids would otherwise each cost the ORM and psycopg a placeholder, in Python."""
+class _IdIn(Lookup[Any]):
+    """``column IN (ids)`` for integer ids; on PostgreSQL ``column = ANY(%s::bigint[])``, one parameter (the
+    array's text): a chunk's thousands of ids would otherwise each cost the ORM and psycopg a placeholder
+    (or an array element) in Python."""
 
-    lookup_name = "any_of"
+    lookup_name = "id_in"
     prepare_rhs = False
 
     def as_sql(self, compiler: Any, connection: BaseDatabaseWrapper) -> tuple[str, tuple[Any, ...]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        values = list(self.rhs)
+        ids = [int(value) for value in self.rhs]
         if connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s)", (*lhs_params, values)
-        if not values:
+            return f"{lhs} = ANY(%s::bigint[])", (*lhs_params, "{" + ",".join(map(str, ids)) + "}")
+        if not ids:
             raise EmptyResultSet
-        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", (*lhs_params, *values)
+        return f"{lhs} IN ({', '.join(['%s'] * len(ids))})", (*lhs_params, *ids)
 
 
 # What a chunk holds is plain tuples, not named ones nor objects: the garbage collector stops tracking a
@@ -251,7 +252,7 @@ def randomized_chunks(protocol: Protocol, *, chunk: int = CHUNK) -> Iterator[Chu
         assessments: dict[tuple[int, int], Assessment] = {
             (participant_id, visit_id): (pk, status, instruments)
             for pk, participant_id, visit_id, status, instruments in ScheduledAssessment.objects.filter(
-                _AnyOf(F("participant_id"), ids)
+                _IdIn(F("participant_id"), ids)
             )
             .order_by()
             .values_list("pk", "participant_id", "visit_id", "status", _as_text("instruments"))
@@ -260,7 +261,7 @@ def randomized_chunks(protocol: Protocol, *, chunk: int = CHUNK) -> Iterator[Chu
         responses = (
             # By the assessments' ids, not a join on the participants: that join reads every response of the
             # trial for each chunk (PostgreSQL hashes the chunk's assessments and scans the table).
-            Response.objects.filter(_AnyOf(F("assessment_id"), [a[0] for a in assessments.values()]))
+            Response.objects.filter(_IdIn(F("assessment_id"), [a[0] for a in assessments.values()]))
             .order_by("assessment_id", "instrument_code", "version")
             .values_list("assessment_id", "instrument_code", "total", _as_text("subscales"), submitted)
         )
