@@ -13,6 +13,7 @@ import hashlib
 import io
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import cast
 
 from analysis import datasets
@@ -69,11 +70,17 @@ def _cells(values: tuple[object, ...]) -> Sequence[object]:
     return [_cell(v) for v in values]
 
 
+def _columns(chunk: Sequence[Sequence[object]]) -> list[tuple[object, ...]]:
+    """The columns of a chunk of rows of one length. Not ``zip(*chunk)``: that makes an iterator per row,
+    which lives as long as the transposition, long enough for the garbage collector to keep walking it."""
+    return [tuple(map(itemgetter(i), chunk)) for i in range(len(chunk[0]))]
+
+
 def _csv_rows(chunk: Sequence[Sequence[object]]) -> Iterable[Sequence[object]]:
     """The rows of a chunk as ``_cell`` makes them, converted a column at a time."""
     if len(set(map(len, chunk))) != 1:  # empty, or rows of different lengths: row by row
         return [[_cell(v) for v in row] for row in chunk]
-    return zip(*(_cells(column) for column in zip(*chunk, strict=True)), strict=True)
+    return zip(*(_cells(column) for column in _columns(chunk)), strict=True)
 
 
 _PLAIN = frozenset((str, int, float, type(None)))  # types whose text the csv module takes from str() ("" for None)
@@ -103,7 +110,7 @@ def _csv_text(chunk: Sequence[Sequence[object]]) -> str | None:
     that would not be sure to give the same bytes, and the csv module must write the chunk."""
     if len(set(map(len, chunk))) != 1 or len(chunk[0]) < 2:  # empty, ragged, or one column ("" is quoted)
         return None
-    columns = [_texts(_cells(column)) for column in zip(*chunk, strict=True)]
+    columns = [_texts(_cells(column)) for column in _columns(chunk)]
     if any(column is None for column in columns):
         return None
     return "\n".join(map(",".join, zip(*cast("list[Sequence[str]]", columns), strict=True))) + "\n"
