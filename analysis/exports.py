@@ -61,9 +61,9 @@ def _cells(values: tuple[object, ...]) -> Sequence[object]:
     if kinds <= _AS_IS:
         return values
     kinds.discard(type(None))
-    if kinds == {float}:
+    if kinds == {float}:  # as text already: what the csv module would write for int(v) or v
         floats = cast("tuple[float | None, ...]", values)
-        return ["" if v is None else int(v) if v.is_integer() else v for v in floats]
+        return ["" if v is None else str(int(v)) if v.is_integer() else repr(v) for v in floats]
     if kinds == {datetime}:
         times = cast("tuple[datetime | None, ...]", values)
         return ["" if v is None else v.isoformat() for v in times]

@@ -90,7 +90,8 @@ def _long_chunks(protocol: Protocol, *, chunk: int = CHUNK) -> Iterator[list[Row
     tuples rather than lists, which the garbage collector keeps tracking)."""
     order = InstrumentOrder(protocol)
     codes = {code for planned in protocol.visits for code in planned.all_instruments()}
-    scales = {code: protocol.instrument(code).scale_names() for code in codes}
+    scales = {code: protocol.instrument(code).scale_names() for code in codes}  # "total" first, always
+    subscales = {code: names[1:] for code, names in scales.items()}
     visits = [(planned, planned.visit.pk, planned.visit.code, planned.visit.week) for planned in protocol.visits]
     for part in randomized_chunks(protocol, chunk=chunk):
         rows: list[Row] = []
@@ -108,10 +109,9 @@ def _long_chunks(protocol: Protocol, *, chunk: int = CHUNK) -> Iterator[list[Row
                 assessment_id, _status, given = assessment
                 for instrument in order(planned, arm_id, given):
                     score = scores.get((assessment_id, instrument), NO_SCORE)
-                    value, _subscales, at = score
-                    total, *subscales = scales[instrument]  # "total" first, always
-                    append((*head, visit, week, instrument, total, value, at))
-                    for scale in subscales:
+                    total, _subscales, at = score
+                    append((*head, visit, week, instrument, "total", total, at))
+                    for scale in subscales[instrument]:
                         append((*head, visit, week, instrument, scale, scale_value(score, scale), at))
         yield rows
 

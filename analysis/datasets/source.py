@@ -201,12 +201,12 @@ class InstrumentOrder:
 
     def __init__(self, protocol: Protocol) -> None:
         self.blinded = protocol.blinded
-        self._known: dict[tuple[int, int | None, str | None], tuple[str, ...]] = {}
+        self._known: dict[tuple[str, int | None, str | None], tuple[str, ...]] = {}
 
     def __call__(self, planned: PlannedVisit, arm_id: int, given: str | None) -> tuple[str, ...]:
         """``given``: the scheduled assessment's instruments (JSON text), None when it was not scheduled."""
         arm = None if self.blinded else arm_id
-        key = (planned.visit.pk, arm, given)
+        key = (planned.visit.code, arm, given)  # visit codes are unique in a trial
         order = self._known.get(key)
         if order is None:
             order = self._order(planned, arm, None if given is None else _json(given))
@@ -270,7 +270,7 @@ def randomized_chunks(protocol: Protocol, *, chunk: int = CHUNK) -> Iterator[Chu
             first = scores.get(key)  # versions come in order: the first one seen is the first submitted
             if first is None:
                 if as_microseconds:  # never None: the column is NOT NULL
-                    submitted_at = EPOCH + timedelta(microseconds=submitted_at)
+                    submitted_at = EPOCH + timedelta(0, 0, submitted_at)  # (days, seconds, microseconds)
                 scores[key] = (total, subscales, submitted_at)
             else:
                 scores[key] = (total, subscales, first[2])
