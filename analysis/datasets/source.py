@@ -230,6 +230,7 @@ def randomized_chunks(protocol: Protocol, *, chunk: int = CHUNK) -> Iterator[Chu
     labels = {arm.pk: protocol.arm_label(arm) for arm in protocol.arms}
     strata_of: dict[str, tuple[str, ...]] = {}  # a handful of strata, each decoded once
     submitted, as_microseconds = _instants("submitted_at", Response.objects.db)
+    used = sorted({code for planned in protocol.visits for code in planned.all_instruments()})
     allocations = (
         Allocation.objects.filter(trial=protocol.trial)
         .order_by("participant__study_id")
@@ -262,6 +263,7 @@ def randomized_chunks(protocol: Protocol, *, chunk: int = CHUNK) -> Iterator[Chu
             # By the assessments' ids, not a join on the participants: that join reads every response of the
             # trial for each chunk (PostgreSQL hashes the chunk's assessments and scans the table).
             Response.objects.filter(_IdIn(F("assessment_id"), [a[0] for a in assessments.values()]))
+            .filter(instrument_code__in=used)  # not those a dataset leaves out (one arm's, when blinded)
             .order_by("assessment_id", "instrument_code", "version")
             .values_list("assessment_id", "instrument_code", "total", _as_text("subscales"), submitted)
         )
