@@ -55,8 +55,9 @@ _AS_IS = frozenset((str, int, type(None)))  # the csv module writes these as _ce
 
 
 def _cells(values: tuple[object, ...]) -> Sequence[object]:
-    """``_cell`` of every value of a column, the common cases without a call per value: a column of
-    strings and integers is written as it is; one of floats or one of datetimes is converted in one go."""
+    """``_cell`` of every value of a column (or the text the csv module writes for it), the common cases
+    without a call per value: a column of strings and integers is written as it is; one of floats or one of
+    datetimes is turned into text in one go."""
     kinds = set(map(type, values))
     if kinds <= _AS_IS:
         return values
