@@ -42,17 +42,19 @@ def main() -> None:
     print()
 
     print(
-        "| participants | visits due | sweep (s, median of 3) | ms per due row | idle sweep (ms) "
-        "| baseline select (ms) | ratio |"
+        "| participants | visits due | sweep (ms, median of 3) | ms per due row | idle sweep (ms) "
+        "| index-only select (ms) | ratio | same work in one SQL statement (ms) | ratio |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in data["sizes"]:
         w = s["sweep"]
+        same = w.get("same_work_seconds_median")
         print(
             f"| {f(s['participants'])} | {f(w['due'])} ({100 * w['due_fraction']:.2f}%) "
-            f"| {f(w['sweep_seconds_median'], 3)} | {f(w['sweep_ms_per_due_row'], 2)} "
+            f"| {f(1000 * w['sweep_seconds_median'], 1)} | {f(w['sweep_ms_per_due_row'], 3)} "
             f"| {f(1000 * w['idle_sweep_seconds_median'], 1)} | {f(1000 * w['baseline_seconds_median'], 2)} "
-            f"| {f(w['ratio'], 0)} |"
+            f"| {f(w['ratio'], 1)} | {f(None if same is None else 1000 * same, 1)} "
+            f"| {f(w.get('ratio_same_work'), 1)} |"
         )
     print()
 
@@ -74,14 +76,18 @@ def main() -> None:
         sub = data["submission"]
         print("| submission | clients | requests | 2xx | rps | p50 (ms) | p90 (ms) | p99 (ms) |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for name in ("project", "baseline"):
+        for name in ("project", "drf_floor", "baseline"):
+            if name not in sub:
+                continue
             r = sub[name]
             print(
                 f"| {name} | {r['clients']} | {f(r['requests'])} | {f(r['ok'])} | {f(r['rps'], 1)} "
                 f"| {f(r['p50_ms'], 1)} | {f(r['p90_ms'], 1)} | {f(r['p99_ms'], 1)} |"
             )
         print(
-            f"\nratio {sub['ratio_rps']:.3f}; responses written {sub['responses_written']}, "
+            f"\nratio {sub['ratio_rps']:.3f} (DRF floor / bare {f(sub.get('ratio_drf_floor'), 3)}, "
+            f"project / DRF floor {f(sub.get('ratio_to_drf_floor'), 3)}); "
+            f"responses written {sub['responses_written']}, "
             f"visits completed {sub['visits_completed']}; {sub['gunicorn']}\n"
         )
 
