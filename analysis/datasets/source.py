@@ -231,12 +231,17 @@ def randomized_chunks(protocol: Protocol, *, chunk: int = CHUNK) -> Iterator[Chu
     strata_of: dict[str, tuple[str, ...]] = {}  # a handful of strata, each decoded once
     submitted, as_microseconds = _instants("submitted_at", Response.objects.db)
     used = sorted({code for planned in protocol.visits for code in planned.all_instruments()})
-    allocations = (
+    rows_of = (
         Allocation.objects.filter(trial=protocol.trial)
         .order_by("participant__study_id")
         .values_list("participant_id", "participant__study_id", _as_text("participant__strata"), "arm_id")
-        .iterator(chunk_size=chunk)
     )
+    # PostgreSQL streams from a server-side cursor that holds no lock. SQLite would keep its statement
+    # open, and so its read lock, for as long as the caller takes to consume the export (a slow download):
+    # every write to the database (a survey submission, the sweep) would wait. There the list is read
+    # first, a small tuple per participant.
+    streams = connections[Allocation.objects.db].vendor == "postgresql"
+    allocations: Iterator[tuple[Any, ...]] = rows_of.iterator(chunk_size=chunk) if streams else iter(list(rows_of))
     while rows := list(islice(allocations, chunk)):
         participants = []
         for participant_id, study_id, strata_json, arm_id in rows:
