@@ -93,7 +93,8 @@ class Outgoing:
 def outbox_enqueue_many(*, kind: str, messages: list[Outgoing], available_at: datetime | None = None) -> None:
     """Queue many messages of one kind in one INSERT (inside the caller's transaction), as the sweep does:
     a key queued before is skipped (ON CONFLICT DO NOTHING on the unique dedupe key), as in
-    ``outbox_enqueue``."""
+    ``outbox_enqueue``. Delivery is kicked once after commit even if every key was queued before (the
+    insert does not say): a kick with nothing due delivers nothing."""
     if kind not in _renderers:
         raise ValueError(f"No renderer is registered for message kind {kind!r}.")
     if not messages:

@@ -148,7 +148,15 @@ def _schedule(participant: Participant, anchor: str, anchor_at: datetime, arm: A
         planned.append(assessment)
         new.append(assessment)
     if new:
-        ScheduledAssessment.objects.bulk_create(new)  # PostgreSQL and SQLite return the new keys
+        ScheduledAssessment.objects.bulk_create(new)  # PostgreSQL and SQLite >= 3.35 set the new keys
+        if any(a.pk is None for a in new):  # an older SQLite (Django accepts 3.31): read them back
+            keys = dict(
+                ScheduledAssessment.objects.filter(participant=participant, visit__in=visits).values_list(
+                    "visit_id", "pk"
+                )
+            )
+            for a in new:
+                a.pk = keys[a.visit_id]
         due = [a for a in new if a.opens_at <= now]
         if due:
             assessments_open(due, now=now)

@@ -125,3 +125,19 @@ def test_enrollment_in_another_timezone_uses_the_local_calendar(trial):
     local_close = baseline.closes_at.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Tokyo"))
     assert (local_close.hour, local_close.minute) == (0, 0)
     assert baseline.closes_at > timezone.now() + timedelta(days=14)
+
+
+def test_visits_get_their_keys_where_a_bulk_insert_returns_none(trial, monkeypatch):
+    """SQLite before 3.35 (which Django 5.2 accepts) returns no keys from a bulk insert: the new visits are
+    read back, so the baseline opens at once and its invitation names it."""
+    from django.db import connection
+
+    from assessments.models import ScheduledAssessment
+    from participants.models import OutboxMessage
+
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)
+    participant = helpers.enrolled(trial)
+    baseline = ScheduledAssessment.objects.get(participant=participant)
+    assert baseline.status == "open"
+    invite = OutboxMessage.objects.get(participant=participant, kind="assessment_invitation")
+    assert invite.dedupe_key == f"assessment:{baseline.pk}:invite" and invite.context == {"assessment": baseline.pk}
