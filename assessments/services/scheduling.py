@@ -31,18 +31,13 @@ REMINDER_KIND = "assessment_reminder"
 
 
 def participant_tz(participant: Participant) -> ZoneInfo:
-    contact = ContactDetails.objects.filter(participant=participant).values_list("timezone", flat=True).first()
-    return ZoneInfo(contact or "UTC")
+    return contacts_of([participant.pk])[participant.pk].tz
 
 
 def instruments_for(visit: VisitDefinition, arm: Arm | None) -> list[str]:
     """The instruments due at a visit for one arm, in order (uses ``visit.instruments`` if prefetched)."""
     rows = visit.instruments.all()  # VisitInstrument's ordering: order, id
     return [r.instrument_code for r in rows if r.arm_id is None or (arm is not None and r.arm_id == arm.pk)]
-
-
-def channel_for(participant: Participant) -> str:
-    return contacts_of([participant.pk])[participant.pk].channel
 
 
 @dataclass(frozen=True)
