@@ -152,3 +152,22 @@ def test_wide_and_participants_stream_as_csv_with_the_same_rules(api, blinded_st
     assert api(coordinator).get("/api/v1/trials/therabot/exports/wide.csv").status_code == 403
     response = api(blinded_statistician).get("/api/v1/trials/therabot/exports/contacts.csv")
     assert response.status_code == 400 and "No dataset 'contacts'" in response.json()["detail"]
+
+
+def test_a_chunks_id_filter_takes_more_ids_than_sqlites_parameter_limit(trial):
+    """The datasets find a chunk's visits and responses by their ids, passed as one parameter: a protocol of
+    daily visits gives a chunk more ids than SQLite's limit on parameters (32,766 in most builds, 250,000 in
+    Debian's)."""
+    from django.db import connection
+    from django.db.models import F
+    from django.test.utils import CaptureQueriesContext
+
+    from analysis.datasets.source import _IdIn
+
+    participants = [helpers.enrolled(trial), helpers.enrolled(trial)]
+    ids = [participants[0].pk, *range(10**9, 10**9 + 300_000), participants[1].pk]
+    with CaptureQueriesContext(connection) as queries:
+        found = set(ScheduledAssessment.objects.filter(_IdIn(F("participant_id"), ids)).values_list("participant_id"))
+    assert found == {(p.pk,) for p in participants}
+    assert len(queries.captured_queries) == 1
+    assert not ScheduledAssessment.objects.filter(_IdIn(F("participant_id"), [])).exists()
