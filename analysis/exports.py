@@ -63,12 +63,16 @@ def _cells(values: tuple[object, ...]) -> Sequence[object]:
         return values
     kinds.discard(type(None))
     if kinds == {float}:  # as text already: what the csv module would write for int(v) or v
-        floats = cast("tuple[float | None, ...]", values)
-        return ["" if v is None else str(int(v)) if v.is_integer() else repr(v) for v in floats]
-    if kinds == {datetime}:
-        times = cast("tuple[datetime | None, ...]", values)
-        return ["" if v is None else v.isoformat() for v in times]
-    return [_cell(v) for v in values]
+        floats = cast("set[float | None]", set(values))
+        text = {v: "" if v is None else str(int(v)) if v.is_integer() else repr(v) for v in floats}
+    elif kinds == {datetime}:
+        times = cast("set[datetime | None]", set(values))
+        text = {v: "" if v is None else v.isoformat() for v in times}
+    else:
+        return [_cell(v) for v in values]
+    # Each distinct value is turned into text once: a column repeats a few scores, and every scale of one
+    # questionnaire carries the same submission time.
+    return list(map(text.__getitem__, values))
 
 
 def _columns(chunk: Sequence[Sequence[object]]) -> list[tuple[object, ...]]:
