@@ -66,7 +66,10 @@ def test_any_values_give_the_bytes_of_the_csv_module():
         "word": lambda r: r.choice(["", "A", "TB-0001", "baseline"]),
         "int": lambda r: r.choice([0, -3, 7, 2**70]),
         "float": lambda r: r.choice(floats),
-        "datetime": lambda r: datetime(2025, 1, 2, 3, 4, 5, r.choice([0, 123456]), tzinfo=r.choice(offsets)),
+        "datetime": lambda r: datetime(
+            r.choice([1, 1677, 2025, 2263, 9999]), 1, 2, 3, 4, 5, r.choice([0, 7, 123456]), tzinfo=r.choice(offsets)
+        ),
+        "utc": lambda r: datetime(2025, 1, 2, 3, 4, r.randint(0, 59), r.choice([0, 7, 999999]), tzinfo=UTC),
         "other": lambda r: r.choice([True, Decimal("1.50"), date(2025, 1, 1), b"x"]),
         "none": lambda r: None,
     }
