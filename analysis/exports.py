@@ -17,7 +17,7 @@ from operator import attrgetter, itemgetter
 from typing import cast
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 
 from analysis import datasets
 from trial.access import Capability, can
@@ -65,6 +65,7 @@ def _cells(values: tuple[object, ...]) -> Sequence[object]:
     if kinds <= _AS_IS:
         return values
     kinds.discard(type(None))
+    text: dict[object, str]
     if kinds == {float}:  # as text already: what the csv module would write for int(v) or v
         floats = cast("set[float | None]", set(values))
         text = {v: "" if v is None else str(int(v)) if v.is_integer() else repr(v) for v in floats}
