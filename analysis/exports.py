@@ -12,14 +12,12 @@ import csv
 import hashlib
 import io
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
-from operator import attrgetter, itemgetter
+from datetime import datetime
+from operator import itemgetter
 from typing import cast
 
-import numpy as np
-import pandas as pd  # type: ignore[import-untyped]
-
 from analysis import datasets
+from analysis.formats.csvfile import datetimes_text
 from trial.access import Capability, can
 from trial.audit import Actor, audit_record
 from trial.errors import DomainError
@@ -65,43 +63,13 @@ def _cells(values: tuple[object, ...]) -> Sequence[object]:
     if kinds <= _AS_IS:
         return values
     kinds.discard(type(None))
-    text: dict[object, str]
     if kinds == {float}:  # as text already: what the csv module would write for int(v) or v
         floats = cast("set[float | None]", set(values))
-        text = {v: "" if v is None else str(int(v)) if v.is_integer() else repr(v) for v in floats}
-    elif kinds == {datetime}:
-        times = cast("tuple[datetime | None, ...]", values)
-        fast = _utc_isoformats(times)
-        if fast is not None:
-            return fast
-        text = {v: "" if v is None else v.isoformat() for v in set(times)}
-    else:
-        return [_cell(v) for v in values]
-    # Each distinct value is turned into text once: a column repeats a few scores, and every scale of one
-    # questionnaire carries the same submission time.
-    return list(map(text.__getitem__, values))
-
-
-def _utc_isoformats(times: tuple[datetime | None, ...]) -> list[str] | None:
-    """``v.isoformat()`` of every value of a column of UTC datetimes ("" for None), converted by numpy in
-    one go (a third of the time of a call per value; timestamps are mostly distinct); None when a value
-    is in another timezone or out of numpy's range, and each value must be converted on its own."""
-    zones = set(map(attrgetter("tzinfo"), filter(None, times)))
-    if zones != {UTC}:
-        return None
-    try:
-        stamps = pd.DatetimeIndex(times).as_unit("us").tz_localize(None).to_numpy()
-    except (ValueError, OverflowError):  # pandas' OutOfBoundsDatetime is a ValueError
-        return None
-    missing = np.isnat(stamps)
-    micros = stamps.astype(np.int64) % 1_000_000
-    text = np.datetime_as_string(stamps, unit="us").astype(object)
-    whole = (micros == 0) & ~missing  # isoformat leaves out a zero fraction of a second
-    if whole.any():
-        text[whole] = np.datetime_as_string(stamps[whole], unit="s")
-    text = text + "+00:00"
-    text[missing] = ""
-    return cast("list[str]", text.tolist())
+        text: dict[object, str] = {v: "" if v is None else str(int(v)) if v.is_integer() else repr(v) for v in floats}
+        return list(map(text.__getitem__, values))  # each distinct score is turned into text once
+    if kinds == {datetime}:
+        return datetimes_text(cast("tuple[datetime | None, ...]", values))
+    return [_cell(v) for v in values]
 
 
 def _columns(chunk: Sequence[Sequence[object]]) -> list[tuple[object, ...]]:
