@@ -59,16 +59,18 @@ def main() -> None:
     print()
 
     print(
-        "| participants | rows | project (s) | rows/s | COPY (s) | ratio "
+        "| participants | rows | project (s) | rows/s | COPY (s) | ratio | pairs "
         "| project peak RSS (MiB) | COPY peak RSS (MiB) |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in data["sizes"]:
         e = s["export"]
+        pairs = e.get("pair_ratios")
+        spread = f"{min(pairs):.2f}-{max(pairs):.2f}" if pairs else "-"
         print(
             f"| {f(s['participants'])} | {f(e['rows'])} | {f(e['project_seconds_median'], 1)} "
-            f"| {f(e['project_rows_per_second'], 0)} | {f(e['copy_seconds_median'], 2)} | {f(e['ratio'], 1)} "
-            f"| {f(e['project_peak_rss_mib'], 0)} | {f(e['copy_peak_rss_mib'], 0)} |"
+            f"| {f(e['project_rows_per_second'], 0)} | {f(e['copy_seconds_median'], 2)} | {f(e['ratio'], 2)} "
+            f"| {spread} | {f(e['project_peak_rss_mib'], 0)} | {f(e['copy_peak_rss_mib'], 0)} |"
         )
     print()
 

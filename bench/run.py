@@ -80,11 +80,10 @@ def main() -> None:
             )
             print("   export", flush=True)
             largest = n == sizes[-1]
-            entry["export"] = export_bench.run(
-                workdir=workdir, repeat=2 if largest else 1, keep=long_file if largest else None
-            )
+            entry["export"] = export_bench.run(workdir=workdir, repeat=3, keep=long_file if largest else None)
             print(
-                f"   export ratio {entry['export']['ratio']:.2f}, "
+                f"   export ratio {entry['export']['ratio']:.2f} "
+                f"(pairs {', '.join(f'{r:.2f}' for r in entry['export']['pair_ratios'])}), "
                 f"peak {entry['export']['project_peak_rss_mib']:.0f} MiB",
                 flush=True,
             )
