@@ -146,7 +146,7 @@ class AccessLink(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=clock.now)
     expires_at = models.DateTimeField()
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)  # to the minute (services.links)
 
     def __str__(self) -> str:
         return f"Link to {self.assessment} (expires {self.expires_at:%Y-%m-%d})"

@@ -119,11 +119,13 @@ PROBLEMS = {
 
 @dataclass
 class Visit:
+    """The visit behind a link. What is answered and what is started are read when first asked for (a
+    submitted form needs neither before the service has run), and read again after a change."""
+
     token: str
     link: AccessLink
-    done: set[str] = field(default_factory=set)
-    started: set[str] = field(default_factory=set)
-    flagged: bool = False
+    _latest: dict[str, list[str]] | None = field(default=None, repr=False)
+    _started: set[str] | None = field(default=None, repr=False)
 
     @property
     def assessment(self) -> ScheduledAssessment:
@@ -137,8 +139,36 @@ class Visit:
     def codes(self) -> list[str]:
         return [str(code) for code in self.assessment.instruments]
 
+    def _current_flags(self) -> dict[str, list[str]]:
+        """Each answered questionnaire's flags, of its current version (a correction can clear a flag)."""
+        if self._latest is None:
+            rows = Response.objects.filter(assessment=self.assessment).order_by("instrument_code", "version")
+            self._latest = {code: list(flags or []) for code, flags in rows.values_list("instrument_code", "flags")}
+        return self._latest
+
+    @property
+    def done(self) -> set[str]:
+        return set(self._current_flags())
+
+    @property
+    def flagged(self) -> bool:
+        """Whether a current answer raised a crisis flag."""
+        return any(CRISIS_FLAGS & set(flags) for flags in self._current_flags().values())
+
+    @property
+    def started(self) -> set[str]:
+        if self._started is None:
+            drafts = DraftAnswers.objects.filter(assessment=self.assessment)
+            self._started = set(drafts.values_list("instrument_code", flat=True))
+        return self._started
+
+    def changed(self) -> None:
+        """Answers were submitted or kept: what was read is out of date."""
+        self._latest = self._started = None
+
     def next_code(self) -> str | None:
-        return next((code for code in self.codes if code not in self.done), None)
+        done = self.done
+        return next((code for code in self.codes if code not in done), None)
 
     def overview_url(self) -> str:
         return reverse("assessments:overview", kwargs={"token": self.token})
@@ -151,19 +181,6 @@ class Visit:
         return self.page_url(code) if code else self.overview_url()
 
 
-def _load_state(visit: Visit) -> None:
-    """What is answered, what is started, and whether a current answer raised a crisis flag."""
-    latest: dict[str, list[str]] = {}
-    rows = Response.objects.filter(assessment=visit.assessment).order_by("instrument_code", "version")
-    for code, flags in rows.values_list("instrument_code", "flags"):
-        latest[code] = list(flags or [])  # the highest version wins: a correction can clear a flag
-    visit.done = set(latest)
-    visit.flagged = any(CRISIS_FLAGS & set(flags) for flags in latest.values())
-    visit.started = set(
-        DraftAnswers.objects.filter(assessment=visit.assessment).values_list("instrument_code", flat=True)
-    )
-
-
 def _open_visit(request: HttpRequest, token: str) -> Visit | HttpResponse:
     link = links.link_resolve(token=token)
     if link is None:
@@ -174,7 +191,6 @@ def _open_visit(request: HttpRequest, token: str) -> Visit | HttpResponse:
         return problem(request, "closed", visit=visit)
     if status == AssessmentStatus.SCHEDULED:
         return problem(request, "not_open", visit=visit)
-    _load_state(visit)
     return visit
 
 
@@ -303,7 +319,7 @@ def _submit(request: HttpRequest, visit: Visit, instrument: Instrument) -> HttpR
         logger.warning("Survey submission of %s refused: %s", instrument.code, exc.message)
         form.add_error(None, _("Some answers could not be accepted. Please check them and send them again."))
         return _questionnaire_page(request, visit, instrument, form, status=400)
-    _load_state(visit)
+    visit.changed()
     return HttpResponseRedirect(visit.next_url())
 
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 
 from assessments.models import AccessLink, ScheduledAssessment
 from trial import clock
+
+# When a link was last used is kept to the minute: the pages of one sitting (a form per questionnaire)
+# then write it once, not on every page.
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def _digest(token: str) -> str:
@@ -38,7 +43,10 @@ def link_resolve(*, token: str) -> AccessLink | None:
         .filter(token_hash=_digest(token))
         .first()
     )
-    if link is None or link.expires_at <= clock.now():
+    now = clock.now()
+    if link is None or link.expires_at <= now:
         return None
-    AccessLink.objects.filter(pk=link.pk).update(last_used_at=clock.now())
+    if link.last_used_at is None or now - link.last_used_at >= LAST_USED_PRECISION:
+        AccessLink.objects.filter(pk=link.pk).update(last_used_at=now)
+        link.last_used_at = now
     return link

@@ -9,7 +9,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from assessments.models import AccessLink, AssessmentStatus, DraftAnswers, Response, ScheduledAssessment
@@ -20,6 +22,7 @@ from assessments.views import crisis_resources_for
 from participants import services
 from participants.models import SafetyAlert
 from tests import helpers
+from trial import clock as trial_clock
 from trial.models import Trial
 
 CRISIS_ALERT = re.compile(r'<section class="crisis-alert" role="alert"')
@@ -361,3 +364,33 @@ def test_pages_are_not_cached_or_indexed(client: Client, url: str):
     response = client.get(url)
     assert "no-store" in response["Cache-Control"]
     assert response["X-Robots-Tag"] == "noindex, nofollow"
+
+
+def test_a_submitted_page_costs_a_fixed_handful_of_statements(client: Client, url: str, baseline):
+    """Pins the participants' submission path: link; in one transaction the visit's lock, its responses so
+    far, the insert and the draft's delete; then the responses again for the next page. The link's
+    last-use time is written once a minute, not on every page; nothing is read before the service runs."""
+    client.post(f"{url}phq9/", phq9())  # the first page of the sitting writes the link's last use
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(f"{url}gad7/", {f"gad7_{n}": "1" for n in range(1, 8)})
+    assert response.status_code == 302
+    assert response["Location"] == f"{url}{baseline.instruments[2]}/"  # phq9, gad7 answered: the third
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    assert statements.count("UPDATE") == 0, statements  # not the link again, and the visit is not complete
+    assert len(statements) <= 9, statements
+
+
+def test_the_link_remembers_its_last_use_to_the_minute(client: Client, url: str, baseline):
+    link = AccessLink.objects.get(assessment=baseline)
+    assert link.last_used_at is None
+    start = timezone.now()
+    clock_at = {"now": start}
+    with trial_clock.use(lambda: clock_at["now"]):
+        client.get(url)
+        assert AccessLink.objects.get(pk=link.pk).last_used_at == start
+        clock_at["now"] = start + timedelta(seconds=59)
+        client.get(url)
+        assert AccessLink.objects.get(pk=link.pk).last_used_at == start
+        clock_at["now"] = start + timedelta(seconds=61)
+        client.get(url)
+        assert AccessLink.objects.get(pk=link.pk).last_used_at == start + timedelta(seconds=61)
