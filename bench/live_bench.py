@@ -1,8 +1,10 @@
 """The live paths, under load from concurrent clients on 127.0.0.1, each run bounded in requests and time.
 
-- Survey submission: POST /api/v1/trials/<slug>/participants/<id>/assessments/<id>/responses/ (the API
-  endpoint, assessments.services.submission.response_submit: scoring, safety rules, completion) under
-  gunicorn, against a bare Django view on the same gunicorn that inserts one row (bench/urls.py).
+- Survey submission, two ways into assessments.services.submission.response_submit (scoring, safety
+  rules, completion): the API, POST /api/v1/trials/<slug>/participants/<id>/assessments/<id>/responses/
+  with a coordinator's token; and the participants' own, the form POST of the questionnaire page behind
+  a visit's link (/q/<token>/<code>/, with its CSRF cookie and token). Under gunicorn, against a bare
+  Django view on the same gunicorn that inserts one row (bench/urls.py).
 - Randomization: participants.services.participant_randomize from concurrent processes (and, for the
   record, its API endpoint under gunicorn), against a raw lock-and-insert loop (SELECT ... FOR UPDATE on
   a per-stratum counter row, INSERT, UPDATE, COMMIT) from the same number of processes.
@@ -14,11 +16,13 @@ import http.client
 import json
 import multiprocessing
 import random
+import re
 import socket
 import subprocess
 import time
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from bench import common
 
@@ -96,7 +100,12 @@ def _client(job: tuple[int, list[tuple[str, str, bytes]], dict[str, str], float]
 
 
 def load(
-    port: int, per_client: list[list[tuple[str, str, bytes]]], headers: dict[str, str], seconds: float
+    port: int,
+    per_client: list[list[tuple[str, str, bytes]]],
+    headers: dict[str, str],
+    seconds: float,
+    *,
+    success: range = range(200, 300),
 ) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     with multiprocessing.get_context("fork").Pool(len(per_client)) as pool:
@@ -108,7 +117,7 @@ def load(
     for r in results:
         for _, status in r:
             statuses[status] = statuses.get(status, 0) + 1
-    ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
+    ok = sum(n for s, n in statuses.items() if s in success)
     return {
         "clients": len(per_client),
         "requests": len(latencies),
@@ -126,16 +135,53 @@ def load(
 # -- survey submission -----------------------------------------------------------------------------------
 
 
+def _survey_forms(
+    rows: list[tuple[int, int, list[str]]], pool: Any, rng: random.Random, clients: int
+) -> list[list[tuple[str, dict[str, str]]]]:
+    """The participants' own path: each visit's link (made by the project's ``link_create``) and, per
+    questionnaire, the page and the fields its form posts."""
+    from assessments.models import ScheduledAssessment
+    from assessments.services.links import link_create
+
+    visits = ScheduledAssessment.objects.in_bulk([aid for _, aid, _ in rows])
+    per_client: list[list[tuple[str, dict[str, str]]]] = [[] for _ in range(clients)]
+    for i, (_pid, aid, instruments) in enumerate(rows):
+        page = urlsplit(link_create(assessment=visits[aid])).path
+        for code in instruments:
+            fields = {key: str(value) for key, value in pool.draw(code, rng)[0].items()}
+            per_client[i % clients].append((f"{page}{code}/", fields))
+    return per_client
+
+
+def _csrf_pair(port: int, path: str) -> tuple[str, str]:
+    """A CSRF cookie and the form's token from one GET of a questionnaire page, as a phone gets them."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        html = resp.read().decode()
+        cookies = resp.headers.get_all("Set-Cookie") or []
+    finally:
+        conn.close()
+    cookie = next(c.split(";")[0] for c in cookies if c.startswith("csrftoken="))
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    if resp.status != 200 or match is None:
+        raise RuntimeError(f"GET {path}: {resp.status}, no CSRF token in the page")
+    return cookie, match.group(1)
+
+
 def submission(*, clients: int, workers: int, max_requests: int, seconds: float) -> dict[str, Any]:
     from assessments.models import AssessmentStatus, Response, ScheduledAssessment
     from bench.load import AnswerPool, token_for
 
     rng = random.Random(3)
+    per_run = max_requests // 4 + clients  # visits, four questionnaires each
     open_rows = list(
         ScheduledAssessment.objects.filter(status=AssessmentStatus.OPEN, visit__code="baseline", responses__isnull=True)
         .order_by("id")
-        .values_list("participant_id", "id", "instruments")[: max_requests // 4 + clients]
+        .values_list("participant_id", "id", "instruments")[: 2 * per_run]
     )
+    open_rows, survey_rows = open_rows[:per_run], open_rows[per_run:]
     codes = sorted({c for _, _, ins in open_rows for c in ins})
     pool = AnswerPool(codes, rng)
     token = token_for("bench_coordinator")
@@ -150,6 +196,9 @@ def submission(*, clients: int, workers: int, max_requests: int, seconds: float)
             bodies.append(body)
     for reqs in per_client:
         del reqs[max_requests // clients :]
+    survey_forms = _survey_forms(survey_rows, pool, rng, clients)
+    for forms in survey_forms:
+        del forms[max_requests // clients :]
     bare_per_client = [[("POST", "/bench/bare/", body) for _, _, body in reqs] for reqs in per_client]
     drf_per_client = [[("POST", "/bench/drf/", body) for _, _, body in reqs] for reqs in per_client]
     before = Response.objects.count()
@@ -162,20 +211,36 @@ def submission(*, clients: int, workers: int, max_requests: int, seconds: float)
         bare = load(port, bare_per_client, headers, seconds)
         drf = load(port, drf_per_client, headers, seconds)
         project = load(port, per_client, headers, seconds)
+        first_page = survey_forms[0][0][0]
+        cookie, csrf = _csrf_pair(port, first_page)  # one pair serves every form, as one browser's would
+        survey_headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded", "Connection": "close"}
+        load(port, [[("GET", first_page, b"")] * 10 for _ in range(clients)], survey_headers, 20)
+        survey_reqs = [
+            [("POST", page, urlencode({"csrfmiddlewaretoken": csrf, **fields}).encode()) for page, fields in forms]
+            for forms in survey_forms
+        ]
+        # Success on this path is the redirect to the next page (302); every refusal has a 4xx page.
+        survey = load(port, survey_reqs, survey_headers, seconds, success=range(302, 303))
     written = Response.objects.count() - before
     completed = ScheduledAssessment.objects.filter(
         pk__in=[aid for _, aid, _ in open_rows], status=AssessmentStatus.COMPLETED
     ).count()
+    survey_completed = ScheduledAssessment.objects.filter(
+        pk__in=[aid for _, aid, _ in survey_rows], status=AssessmentStatus.COMPLETED
+    ).count()
     return {
         "gunicorn": " ".join(args[1:]).replace(str(common.ROOT) + "/", ""),
         "project": project,
+        "survey_page": survey,
         "baseline": bare,
         "drf_floor": drf,
         "ratio_drf_floor": drf["rps"] / bare["rps"],
         "ratio_to_drf_floor": project["rps"] / drf["rps"],
         "responses_written": written,
         "visits_completed": completed,
+        "survey_visits_completed": survey_completed,
         "ratio_rps": project["rps"] / bare["rps"],
+        "ratio_survey_rps": survey["rps"] / bare["rps"],
     }
 
 
