@@ -76,9 +76,9 @@ def main() -> None:
 
     if "submission" in data:
         sub = data["submission"]
-        print("| submission | clients | requests | 2xx | rps | p50 (ms) | p90 (ms) | p99 (ms) |")
+        print("| submission | clients | requests | succeeded | rps | p50 (ms) | p90 (ms) | p99 (ms) |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for name in ("project", "drf_floor", "baseline"):
+        for name in ("project", "survey_page", "drf_floor", "baseline"):
             if name not in sub:
                 continue
             r = sub[name]
@@ -87,10 +87,12 @@ def main() -> None:
                 f"| {f(r['p50_ms'], 1)} | {f(r['p90_ms'], 1)} | {f(r['p99_ms'], 1)} |"
             )
         print(
-            f"\nratio {sub['ratio_rps']:.3f} (DRF floor / bare {f(sub.get('ratio_drf_floor'), 3)}, "
+            f"\nratio {sub['ratio_rps']:.3f} (API), {f(sub.get('ratio_survey_rps'), 3)} (survey page) "
+            f"(DRF floor / bare {f(sub.get('ratio_drf_floor'), 3)}, "
             f"project / DRF floor {f(sub.get('ratio_to_drf_floor'), 3)}); "
             f"responses written {sub['responses_written']}, "
-            f"visits completed {sub['visits_completed']}; {sub['gunicorn']}\n"
+            f"visits completed {sub['visits_completed']} (API), {sub.get('survey_visits_completed', '-')} "
+            f"(survey page); {sub['gunicorn']}\n"
         )
 
     if "randomization" in data:
