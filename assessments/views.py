@@ -14,6 +14,7 @@ else's data.
 from __future__ import annotations
 
 import logging
+from collections.abc import KeysView
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -147,8 +148,8 @@ class Visit:
         return self._latest
 
     @property
-    def done(self) -> set[str]:
-        return set(self._current_flags())
+    def done(self) -> KeysView[str]:
+        return self._current_flags().keys()
 
     @property
     def flagged(self) -> bool:
@@ -167,8 +168,7 @@ class Visit:
         self._latest = self._started = None
 
     def next_code(self) -> str | None:
-        done = self.done
-        return next((code for code in self.codes if code not in done), None)
+        return next((code for code in self.codes if code not in self.done), None)
 
     def overview_url(self) -> str:
         return reverse("assessments:overview", kwargs={"token": self.token})

@@ -33,14 +33,12 @@ def _child(mode: str, out: Path) -> dict[str, Any]:
 def run(*, workdir: Path, repeat: int = 3, keep: Path | None = None) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     project_out, copy_out = workdir / "long_project.csv", workdir / "long_copy.csv"
-    project: list[dict[str, Any]] = []
-    copy: list[dict[str, Any]] = []
+    outs = {"project": project_out, "copy": copy_out}
+    runs: dict[str, list[dict[str, Any]]] = {"project": [], "copy": []}
     for i in range(repeat):
         for mode in ("project", "copy") if i % 2 == 0 else ("copy", "project"):
-            if mode == "project":
-                project.append(_child("project", project_out))
-            else:
-                copy.append(_child("copy", copy_out))
+            runs[mode].append(_child(mode, outs[mode]))
+    project, copy = runs["project"], runs["copy"]
     p_s = statistics.median(r["seconds"] for r in project)
     c_s = statistics.median(r["seconds"] for r in copy)
     pair_ratios = [p["seconds"] / c["seconds"] for p, c in zip(project, copy, strict=True)]
