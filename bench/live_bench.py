@@ -4,7 +4,8 @@
   rules, completion): the API, POST /api/v1/trials/<slug>/participants/<id>/assessments/<id>/responses/
   with a coordinator's token; and the participants' own, the form POST of the questionnaire page behind
   a visit's link (/q/<token>/<code>/, with its CSRF cookie and token). Under gunicorn, against a bare
-  Django view on the same gunicorn that inserts one row (bench/urls.py).
+  Django view on the same gunicorn that inserts one row (bench/urls.py), and, for the page, against the
+  same page's work done the simplest way in SQL (bench/urls.py's page floor).
 - Randomization: participants.services.participant_randomize from concurrent processes (and, for the
   record, its API endpoint under gunicorn), against a raw lock-and-insert loop (SELECT ... FOR UPDATE on
   a per-stratum counter row, INSERT, UPDATE, COMMIT) from the same number of processes.
@@ -179,9 +180,9 @@ def submission(*, clients: int, workers: int, max_requests: int, seconds: float)
     open_rows = list(
         ScheduledAssessment.objects.filter(status=AssessmentStatus.OPEN, visit__code="baseline", responses__isnull=True)
         .order_by("id")
-        .values_list("participant_id", "id", "instruments")[: 2 * per_run]
+        .values_list("participant_id", "id", "instruments")[: 3 * per_run]
     )
-    open_rows, survey_rows = open_rows[:per_run], open_rows[per_run:]
+    open_rows, survey_rows, floor_rows = open_rows[:per_run], open_rows[per_run : 2 * per_run], open_rows[2 * per_run :]
     codes = sorted({c for _, _, ins in open_rows for c in ins})
     pool = AnswerPool(codes, rng)
     token = token_for("bench_coordinator")
@@ -197,7 +198,12 @@ def submission(*, clients: int, workers: int, max_requests: int, seconds: float)
     for reqs in per_client:
         del reqs[max_requests // clients :]
     survey_forms = _survey_forms(survey_rows, pool, rng, clients)
-    for forms in survey_forms:
+    # The floor's forms are the same pages' forms, posted to the floor's URL for another set of visits.
+    floor_forms = [
+        [(page.replace("/q/", "/bench/page/", 1), fields) for page, fields in forms]
+        for forms in _survey_forms(floor_rows, pool, rng, clients)
+    ]
+    for forms in survey_forms + floor_forms:
         del forms[max_requests // clients :]
     bare_per_client = [[("POST", "/bench/bare/", body) for _, _, body in reqs] for reqs in per_client]
     drf_per_client = [[("POST", "/bench/drf/", body) for _, _, body in reqs] for reqs in per_client]
@@ -215,23 +221,31 @@ def submission(*, clients: int, workers: int, max_requests: int, seconds: float)
         cookie, csrf = _csrf_pair(port, first_page)  # one pair serves every form, as one browser's would
         survey_headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded", "Connection": "close"}
         load(port, [[("GET", first_page, b"")] * 10 for _ in range(clients)], survey_headers, 20)
-        survey_reqs = [
-            [("POST", page, urlencode({"csrfmiddlewaretoken": csrf, **fields}).encode()) for page, fields in forms]
-            for forms in survey_forms
-        ]
-        # Success on this path is the redirect to the next page (302); every refusal has a 4xx page.
-        survey = load(port, survey_reqs, survey_headers, seconds, success=range(302, 303))
+
+        def posts(per_client: list[list[tuple[str, dict[str, str]]]]) -> list[list[tuple[str, str, bytes]]]:
+            return [
+                [("POST", page, urlencode({"csrfmiddlewaretoken": csrf, **fields}).encode()) for page, fields in forms]
+                for forms in per_client
+            ]
+
+        # Success on both is the redirect to the next page (302); every refusal is a 4xx.
+        floor = load(port, posts(floor_forms), survey_headers, seconds, success=range(302, 303))
+        survey = load(port, posts(survey_forms), survey_headers, seconds, success=range(302, 303))
     written = Response.objects.count() - before
     completed = ScheduledAssessment.objects.filter(
         pk__in=[aid for _, aid, _ in open_rows], status=AssessmentStatus.COMPLETED
     ).count()
-    survey_completed = ScheduledAssessment.objects.filter(
-        pk__in=[aid for _, aid, _ in survey_rows], status=AssessmentStatus.COMPLETED
-    ).count()
+    survey_completed, floor_completed = (
+        ScheduledAssessment.objects.filter(
+            pk__in=[aid for _, aid, _ in rows], status=AssessmentStatus.COMPLETED
+        ).count()
+        for rows in (survey_rows, floor_rows)
+    )
     return {
         "gunicorn": " ".join(args[1:]).replace(str(common.ROOT) + "/", ""),
         "project": project,
         "survey_page": survey,
+        "page_floor": floor,
         "baseline": bare,
         "drf_floor": drf,
         "ratio_drf_floor": drf["rps"] / bare["rps"],
@@ -239,8 +253,11 @@ def submission(*, clients: int, workers: int, max_requests: int, seconds: float)
         "responses_written": written,
         "visits_completed": completed,
         "survey_visits_completed": survey_completed,
+        "floor_visits_completed": floor_completed,
         "ratio_rps": project["rps"] / bare["rps"],
         "ratio_survey_rps": survey["rps"] / bare["rps"],
+        "ratio_page_floor": floor["rps"] / bare["rps"],
+        "ratio_survey_to_floor": survey["rps"] / floor["rps"],
     }
 
 

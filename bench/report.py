@@ -78,7 +78,7 @@ def main() -> None:
         sub = data["submission"]
         print("| submission | clients | requests | succeeded | rps | p50 (ms) | p90 (ms) | p99 (ms) |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for name in ("project", "survey_page", "drf_floor", "baseline"):
+        for name in ("project", "survey_page", "page_floor", "drf_floor", "baseline"):
             if name not in sub:
                 continue
             r = sub[name]
@@ -89,10 +89,12 @@ def main() -> None:
         print(
             f"\nratio {sub['ratio_rps']:.3f} (API), {f(sub.get('ratio_survey_rps'), 3)} (survey page) "
             f"(DRF floor / bare {f(sub.get('ratio_drf_floor'), 3)}, "
-            f"project / DRF floor {f(sub.get('ratio_to_drf_floor'), 3)}); "
+            f"project / DRF floor {f(sub.get('ratio_to_drf_floor'), 3)}; "
+            f"page floor / bare {f(sub.get('ratio_page_floor'), 3)}, "
+            f"survey page / page floor {f(sub.get('ratio_survey_to_floor'), 3)}); "
             f"responses written {sub['responses_written']}, "
             f"visits completed {sub['visits_completed']} (API), {sub.get('survey_visits_completed', '-')} "
-            f"(survey page); {sub['gunicorn']}\n"
+            f"(survey page), {sub.get('floor_visits_completed', '-')} (page floor); {sub['gunicorn']}\n"
         )
 
     if "randomization" in data:
