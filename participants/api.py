@@ -23,6 +23,12 @@ from trial.models import ConsentDocument
 # --- Output -------------------------------------------------------------------------------------------
 
 
+def arm_visible(participant: Participant, view: ArmView) -> bool:
+    """Whether this reader may know the participant's arm: they see arms as they are, or the trial is
+    masked to them and this participant was emergency-unblinded."""
+    return view == ArmView.REAL or (view == ArmView.MASKED and bool(participant.unblindings.all()))
+
+
 def allocation_for_reader(participant: Participant, view: ArmView) -> dict[str, Any] | None:
     """The allocation as this reader may see it: the arm, its blinded letter, or masked."""
     try:
@@ -30,7 +36,7 @@ def allocation_for_reader(participant: Participant, view: ArmView) -> dict[str, 
     except Allocation.DoesNotExist:
         return None
     arm = allocation.arm
-    if view == ArmView.MASKED and participant.unblindings.all():
+    if arm_visible(participant, view):
         view = ArmView.REAL
     if view == ArmView.REAL:
         shown: dict[str, Any] = {"arm": arm.code, "arm_name": arm.name}

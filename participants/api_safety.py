@@ -10,14 +10,16 @@ import django_filters
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from participants.api import ParticipantScopedMixin
+from participants.api import ParticipantScopedMixin, arm_visible
 from participants.models import AlertStatus, RiskLevel, SafetyAlert
 from participants.services import safety
 from participants.services.chatbot import engagement_summary
+from trial import access
 from trial.access import Capability
 from trial.api import TrialScopedMixin
 
@@ -122,6 +124,15 @@ class EngagementOut(serializers.Serializer[Any]):
 
 
 class EngagementView(ParticipantScopedMixin, APIView):
+    """Only the intervention arm uses the chatbot, so a participant's engagement tells their arm: it is
+    shown to those who may see that participant's arm, and to nobody blinded or masked to it."""
+
     @extend_schema(responses=EngagementOut)
     def get(self, request: Request, slug: str, pk: int) -> Response:
-        return Response(EngagementOut(asdict(engagement_summary(self.participant()))).data)
+        participant = self.participant()
+        if not arm_visible(participant, access.arm_view(self.roles, self.trial)):
+            raise PermissionDenied(
+                f"Your roles in {self.trial.slug} do not allow this: chatbot engagement tells which arm a "
+                "participant is in, and they see the arms blinded or masked."
+            )
+        return Response(EngagementOut(asdict(engagement_summary(participant))).data)

@@ -107,6 +107,14 @@ ENDPOINTS = [
         body={"reason": "Emergency"},
     ),
     Endpoint("contact", "get", "/api/v1/trials/{slug}/participants/{pk}/contact/", CONTACT_READERS, state="randomized"),
+    # Engagement tells the arm: in this masked trial only those who see arms as they are may read it.
+    Endpoint(
+        "engagement",
+        "get",
+        "/api/v1/trials/{slug}/participants/{pk}/engagement/",
+        {"unblinded_statistician", "administrator"},
+        state="randomized",
+    ),
     Endpoint(
         "update contact",
         "put",

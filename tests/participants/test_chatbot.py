@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from participants.models import ChatbotApiKey, SafetyAlert
 from participants.services.chatbot import chatbot_key_create
+from participants.services.unblinding import participant_unblind
 from tests import helpers
+from trial.models import Role
 
 pytestmark = pytest.mark.django_db
 
@@ -130,3 +133,25 @@ def test_the_command_issues_and_revokes_keys(trial, capsys):
     assert client.post("/api/v1/chatbot/therabot/crisis-flags/", body, format="json").status_code == 201
     call_command("chatbot_key", "--trial", "therabot", "--revoke", key[:8])
     assert client.post("/api/v1/chatbot/therabot/crisis-flags/", body, format="json").status_code == 401
+
+
+def test_engagement_is_shown_only_to_those_who_may_see_the_participants_arm(
+    api, blinded_statistician, unblinded_statistician, trial
+):
+    # Only the chatbot arm has engagement, so the summary tells the arm: blinded readers get a 403.
+    participant = helpers.randomized(trial)
+    url = f"/api/v1/trials/therabot/participants/{participant.pk}/engagement/"
+    refused = api(blinded_statistician).get(url)
+    assert refused.status_code == 403 and "blinded" in refused.json()["detail"]
+    assert api(unblinded_statistician).get(url).status_code == 200
+
+
+def test_in_a_masked_trial_engagement_waits_for_the_participants_emergency_unblinding(api, db):
+    masked = helpers.open_reference_trial(slug="masked", study_id_prefix="MK", open_label=False)
+    clinician = get_user_model().objects.create_user(username="mona", email="mona@example.org")
+    helpers.grant(masked, clinician, Role.SAFETY_CLINICIAN)
+    participant = helpers.randomized(masked)
+    url = f"/api/v1/trials/masked/participants/{participant.pk}/engagement/"
+    assert api(clinician).get(url).status_code == 403
+    participant_unblind(participant=participant, reason="Clinical emergency", by=clinician)
+    assert api(clinician).get(url).json()["sessions"] == 0
