@@ -40,6 +40,32 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _number(name: str, raw: str, kind: type[int] | type[float], low: float | None, high: float | None) -> Any:
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise ImproperlyConfigured(f"{name}={raw!r} is not {noun}.") from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+        raise ImproperlyConfigured(f"{name}={raw!r} is out of range: it must be {bounds}.")
+    return value
+
+
+def env_int(name: str, default: int, *, low: int | None = None, high: int | None = None) -> int:
+    raw = os.environ.get(name, "")
+    return default if raw.strip() == "" else int(_number(name, raw, int, low, high))
+
+
+def env_float(name: str, default: float, *, low: float | None = None) -> float:
+    raw = os.environ.get(name, "")
+    return default if raw.strip() == "" else float(_number(name, raw, float, low, None))
+
+
+def env_int_list(name: str, default: str, *, low: int | None = None) -> list[int]:
+    return [int(_number(name, item, int, low, None)) for item in env_list(name, default)]
+
+
 TESTING = "pytest" in sys.modules or env_bool("TESTING")
 DEBUG = env_bool("DEBUG", default=False)
 
@@ -169,7 +195,7 @@ STATIC_ROOT = VAR_DIR / "static"
 # EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS for real delivery.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_PORT = env_int("EMAIL_PORT", 25, low=1, high=65535)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
@@ -185,8 +211,8 @@ if not DEBUG and not TESTING:
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 
 # Safety: unacknowledged alerts escalate after these many hours (urgent: PHQ-9 item 9 = 3, chatbot crisis).
-SAFETY_ESCALATION_HOURS = float(os.environ.get("SAFETY_ESCALATION_HOURS", "24"))
-SAFETY_ESCALATION_HOURS_URGENT = float(os.environ.get("SAFETY_ESCALATION_HOURS_URGENT", "1"))
+SAFETY_ESCALATION_HOURS = env_float("SAFETY_ESCALATION_HOURS", 24, low=0)
+SAFETY_ESCALATION_HOURS_URGENT = env_float("SAFETY_ESCALATION_HOURS_URGENT", 1, low=0)
 
 # Crisis resources shown on every participant page, and at once after a risk answer (PHQ-9 item 9).
 # US defaults; a trial elsewhere replaces them (Trial.crisis_resources; see assessments/crisis.py).
@@ -197,8 +223,8 @@ CRISIS_RESOURCES: list[dict[str, str]] = [
 
 # Questionnaires: invitations and reminders go out at this local hour of the participant; reminders on
 # these days after a questionnaire opens, until it is completed or its window closes.
-ASSESSMENT_SEND_HOUR = int(os.environ.get("ASSESSMENT_SEND_HOUR", "9"))
-ASSESSMENT_REMINDER_DAYS = [int(d) for d in env_list("ASSESSMENT_REMINDER_DAYS", "2,5")]
+ASSESSMENT_SEND_HOUR = env_int("ASSESSMENT_SEND_HOUR", 9, low=0, high=23)
+ASSESSMENT_REMINDER_DAYS = env_int_list("ASSESSMENT_REMINDER_DAYS", "2,5", low=1)
 
 # Instruments: definitions beyond the built-in ones (fixtures/instruments), and the item wording of
 # licensed instruments, which the repository does not ship (docs/instruments.md).
@@ -207,8 +233,8 @@ INSTRUMENT_WORDING_FILES = env_list("INSTRUMENT_WORDING_FILES")
 
 # Messages: SMS through a pluggable backend (console by default); the outbox retries with back-off.
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "participants.messaging.ConsoleSmsBackend")
-OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", "8"))
-OUTBOX_LEASE_SECONDS = int(os.environ.get("OUTBOX_LEASE_SECONDS", "300"))
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8, low=1)
+OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 300, low=1)
 
 CELERY_BEAT_SCHEDULE = {
     "sweep-assessments": {"task": "assessments.tasks.sweep", "schedule": 60.0},
@@ -220,8 +246,8 @@ CELERY_BEAT_SCHEDULE = {
 # Export and report files built by background jobs: where they are kept, for how long, and after how
 # long a job whose worker died is run again.
 EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", VAR_DIR / "exports"))
-EXPORT_RETENTION_DAYS = int(os.environ.get("EXPORT_RETENTION_DAYS", "7"))
-JOB_LEASE_SECONDS = int(os.environ.get("JOB_LEASE_SECONDS", str(5 * 3600)))
+EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 7, low=1)
+JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 5 * 3600, low=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -77,12 +77,39 @@ def test_database_and_redis_urls_configure_postgres_celery_and_the_cache():
     [
         ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
         ({"DEBUG": "1", "DATABASE_URL": "nosuch://x"}, "DATABASE_URL"),
+        ({"DEBUG": "1", "OUTBOX_MAX_ATTEMPTS": "x"}, "OUTBOX_MAX_ATTEMPTS='x' is not a whole number."),
+        ({"DEBUG": "1", "SAFETY_ESCALATION_HOURS": "1h"}, "SAFETY_ESCALATION_HOURS='1h' is not a number."),
+        (
+            {"DEBUG": "1", "ASSESSMENT_SEND_HOUR": "24"},
+            "ASSESSMENT_SEND_HOUR='24' is out of range: it must be from 0 to 23.",
+        ),
+        (
+            {"DEBUG": "1", "ASSESSMENT_REMINDER_DAYS": "2,five"},
+            "ASSESSMENT_REMINDER_DAYS='five' is not a whole number.",
+        ),
+        (
+            {"DEBUG": "1", "EXPORT_RETENTION_DAYS": "0"},
+            "EXPORT_RETENTION_DAYS='0' is out of range: it must be at least 1.",
+        ),
     ],
 )
 def test_bad_settings_are_named(env, message):
     result = _settings("1", **env)
     assert result.returncode != 0
-    assert message in result.stderr
+    assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+
+
+def test_numeric_settings_are_read_from_the_environment():
+    result = _settings(
+        "(s.ASSESSMENT_SEND_HOUR, s.ASSESSMENT_REMINDER_DAYS, s.SAFETY_ESCALATION_HOURS_URGENT, s.EMAIL_PORT)",
+        DEBUG="1",
+        ASSESSMENT_SEND_HOUR=" 7 ",
+        ASSESSMENT_REMINDER_DAYS="1, 3,6",
+        SAFETY_ESCALATION_HOURS_URGENT="0.5",
+        EMAIL_PORT="",  # empty is the default, as for every setting
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(7, [1, 3, 6], 0.5, 25)"
 
 
 @pytest.mark.redis
