@@ -4,8 +4,8 @@ Everything a real trial does goes through the services a real request would call
 ineligible people), consent, enrollment, baseline answers, randomization, the sweep that opens windows,
 sends invitations and reminders and closes missed visits, answers at item level (scored by the engine, so
 PHQ-9 item 9 raises alerts), a clinician working those alerts, chatbot sessions and crisis flags,
-withdrawals, losses to follow-up and completions. Events are kept in time order; the sweep runs every six
-simulated hours in between, as beat would.
+withdrawals, losses to follow-up and completions. Events are kept in time order; the escalation of ignored
+safety alerts and the sweep run every six simulated hours in between, as beat would.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from participants.services.safety import (
     safety_alert_acknowledge,
     safety_alert_record_contact,
     safety_alert_resolve,
+    safety_alerts_escalate_due,
 )
 from trial import clock
 from trial.errors import DomainError
@@ -115,6 +116,9 @@ class _Simulation:
         return self.report
 
     def tick(self) -> None:
+        """What the beat schedule runs (escalations first, so the sweep's delivery sends them), then the
+        clinician's work."""
+        self.report.counts["alerts_escalated"] += safety_alerts_escalate_due(now=self.clock())
         sweep(now=self.clock(), deliver=True)
         self.work_alerts()
 

@@ -49,6 +49,11 @@ def test_a_simulated_trial_goes_through_every_step_and_its_analysis_recovers_the
     assert arms == {"chatbot"}
     alerts = SafetyAlert.objects.filter(participant__trial=trial)
     assert alerts.exists() and not alerts.exclude(status="resolved").exists()
+    # Escalation runs on the simulated clock as the beat runs it: urgent alerts wait longer than an hour
+    # for the simulated clinician, routine ones less than a day.
+    escalated = alerts.filter(escalated_at__isnull=False)
+    assert escalated.count() == report["alerts_escalated"] > 0
+    assert set(escalated.values_list("urgent", flat=True)) == {True}
     # The clock moved: the audit trail runs over weeks, in the past.
     times = AuditEvent.objects.filter(trial=trial, action="participant.randomize").values_list("at", flat=True)
     assert (max(times) - min(times)).days >= 20
