@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from typing import Any
 
@@ -78,13 +79,19 @@ class DictionaryView(TrialScopedMixin, APIView):
         blinded = not _unblinded(request)
         export_permission(trial=self.trial, roles=self.roles, blinded=blinded)
         buffer = io.BytesIO()
-        write_dictionary(datasets.describe(self.trial, blinded=blinded), buffer, fmt)  # type: ignore[arg-type]
+        described = datasets.describe(self.trial, blinded=blinded)
+        write_dictionary(described, buffer, fmt)  # type: ignore[arg-type]
         audit_record(
             actor=request.user,
             action="export.dictionary",
             obj=self.trial,
             trial=self.trial,
-            changes={"format": [None, fmt], "blinded": [None, blinded]},
+            changes={
+                "format": [None, fmt],
+                "blinded": [None, blinded],
+                "rows": [None, sum(len(dataset.variables) for dataset in described)],  # one per variable
+                "sha256": [None, hashlib.sha256(buffer.getvalue()).hexdigest()],
+            },
         )
         response = HttpResponse(buffer.getvalue(), content_type="text/csv" if fmt == "csv" else "application/json")
         mode = "blinded" if blinded else "unblinded"

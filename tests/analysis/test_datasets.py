@@ -4,6 +4,7 @@ that unblinds or identifies, values matching the long file, descriptions that na
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from datetime import timedelta
@@ -19,6 +20,7 @@ from participants.models import Allocation, ContactDetails
 from participants.services import participant_withdraw
 from participants.services.chatbot import engagement_record
 from tests import helpers
+from trial.models import AuditEvent
 from trial.services import trial_set_status
 
 pytestmark = pytest.mark.django_db
@@ -138,6 +140,14 @@ def test_the_dictionary_describes_every_column_with_labels(api, blinded_statisti
     csv_response = api(blinded_statistician).get("/api/v1/trials/therabot/exports/dictionary.csv")
     assert csv_response.status_code == 200 and b"participant_id" in csv_response.content
     assert api(blinded_statistician).get("/api/v1/trials/therabot/exports/dictionary.xml").status_code == 400
+    # Audited as every export is: what was sent can be matched to the audit trail by its SHA-256.
+    audited = AuditEvent.objects.filter(action="export.dictionary").order_by("at", "pk")
+    assert [e.changes["sha256"][1] for e in audited] == [
+        hashlib.sha256(r.content).hexdigest() for r in (response, csv_response)
+    ]
+    variables = sum(len(d.variables) for d in described.values())
+    assert [e.changes["rows"][1] for e in audited] == [variables, variables]
+    assert len(csv_response.content.decode().splitlines()) == variables + 1  # a header and a row per variable
 
 
 def test_wide_and_participants_stream_as_csv_with_the_same_rules(api, blinded_statistician, coordinator, trial):
