@@ -2,7 +2,8 @@
 
 - ``long``: one row per randomized participant x visit x instrument x scale (DESIGN.md contract);
 - ``wide``: one row per randomized participant, a column per visit x instrument x scale;
-- ``participants``: one row per enrolled participant: arm, strata, site, status, dates, engagement.
+- ``participants``: one row per enrolled participant: arm, strata, site, status, dates, engagement;
+- ``items``: one row per randomized participant x visit, a column per item (the item keys).
 
 Each builder returns the dataset's description (variables with labels, categories and missing-value
 meanings: the data dictionary) and an iterator of row chunks, for :func:`analysis.formats.write_dataset`.
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from analysis.datasets.items import items_dataset
 from analysis.datasets.long import LongRow, factor_codes, long_dataset, long_header, long_rows
 from analysis.datasets.participants import participants_dataset
 from analysis.datasets.wide import wide_dataset
@@ -26,6 +28,7 @@ DATASETS: dict[str, Builder] = {
     "long": long_dataset,
     "wide": wide_dataset,
     "participants": participants_dataset,
+    "items": items_dataset,
 }
 
 

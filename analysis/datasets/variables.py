@@ -7,8 +7,10 @@ from collections.abc import Sequence
 
 from analysis.datasets.source import Protocol
 from analysis.formats import Variable
+from assessments.models import AssessmentStatus
 
 STUDY_ID_WIDTH = 32  # Participant.study_id's maximum length
+NOT_SCHEDULED = "not_scheduled"  # a visit's status when it was never scheduled
 
 
 def categories(values: Sequence[tuple[str, str]]) -> tuple[tuple[int, str, str], ...]:
@@ -60,3 +62,10 @@ def scale_variable(protocol: Protocol, codes: Sequence[str]) -> Variable:
         for scale in protocol.instrument(code).scale_names():
             names.setdefault(scale, "Total score" if scale == "total" else f"Subscale {scale}")
     return Variable("scale", "Scale (total or subscale)", "category", categories=categories(list(names.items())))
+
+
+def status_variable(name: str, label: str) -> Variable:
+    """A visit's status, which says why its answers are missing (missed, cancelled, not yet due, ...)."""
+    values = [(str(value), str(label)) for value, label in AssessmentStatus.choices]
+    values.append((NOT_SCHEDULED, "Not scheduled (e.g. the participant left before the visit was planned)"))
+    return Variable(name, label, "category", categories=categories(values))

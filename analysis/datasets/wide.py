@@ -14,19 +14,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from analysis.datasets.source import CHUNK, Protocol, load_protocol, randomized_records, scale_value
-from analysis.datasets.variables import categories, id_variables
+from analysis.datasets.variables import NOT_SCHEDULED, id_variables, status_variable
 from analysis.formats import Dataset, Variable
-from assessments.models import AssessmentStatus
 from participants.models import Allocation
 from trial.models import Trial
-
-NOT_SCHEDULED = "not_scheduled"
-
-
-def _status_variable(name: str, visit_name: str) -> Variable:
-    values = [(str(value), str(label)) for value, label in AssessmentStatus.choices]
-    values.append((NOT_SCHEDULED, "Not scheduled (e.g. the participant left before the visit was planned)"))
-    return Variable(name, f"{visit_name}: status of the visit", "category", categories=categories(values))
 
 
 def _columns(protocol: Protocol) -> list[tuple[str, str, str, Variable]]:
@@ -34,7 +25,8 @@ def _columns(protocol: Protocol) -> list[tuple[str, str, str, Variable]]:
     columns: list[tuple[str, str, str, Variable]] = []
     for planned in protocol.visits:
         visit = planned.visit
-        columns.append((visit.code, "", "status", _status_variable(f"{visit.code}_status", visit.name)))
+        status = status_variable(f"{visit.code}_status", f"{visit.name}: status of the visit")
+        columns.append((visit.code, "", "status", status))
         columns.append(
             (
                 visit.code,

@@ -13,8 +13,9 @@ import pytest
 from django.utils import timezone
 
 from analysis import datasets
-from assessments.models import ScheduledAssessment
-from assessments.services.submission import response_submit
+from assessments.models import Response, ScheduledAssessment
+from assessments.scoring import score_instrument
+from assessments.services.submission import response_correct, response_submit
 from assessments.services.sweep import sweep
 from participants.models import Allocation, ContactDetails
 from participants.services import participant_withdraw
@@ -85,6 +86,53 @@ def test_unblinded_wide_has_the_alliance_columns_with_a_note(trial):
     assert waisr and "chatbot arm only" in waisr[0].missing
 
 
+def test_items_has_a_row_per_participant_and_visit_and_a_column_per_item_key(trial):
+    a, b = helpers.randomized(trial, condition="GAD"), helpers.randomized(trial)
+    _answer(a, "week4", value=2)
+    first = Response.objects.get(assessment__participant=a, assessment__visit__code="week4", instrument_code="phq9")
+    corrected = {**first.answers, "phq9_3": 1}
+    del corrected["phq9_4"]  # a correction may leave an item blank
+    response_correct(response=first, answers=corrected, reason="Typed the wrong box", by=None)
+    names, rows = _rows(trial, "items")
+    phq9 = [f"phq9_{n}" for n in range(1, 11)]
+    assert names[:7] == ["participant_id", "arm", "condition", "visit", "week", "status", "completed_at"]
+    assert names[7:17] == phq9 and "gad7_7" in names and "gadq4_7_6" in names and "wcs_5" in names
+    assert not any(n.startswith("waisr") for n in names)  # one-arm instrument: left out when blinded
+    assert [(r[0], r[3]) for r in rows] == [
+        (pid, visit) for pid in sorted([a.study_id, b.study_id]) for visit in ("baseline", "week4", "week8")
+    ]
+    by_key = {(r[0], r[3]): dict(zip(names, r, strict=True)) for r in rows}
+    week4 = by_key[(a.study_id, "week4")]
+    # The current version's answers: the correction's, with the item it left blank empty.
+    assert [week4[k] for k in phq9[:9]] == [2, 2, 1, None, 2, 2, 2, 2, 0]
+    assert week4["status"] == "open" and week4["week"] == 4 and week4["completed_at"] == first.submitted_at
+    assert week4["gad7_1"] is None  # not answered yet
+    baseline = by_key[(a.study_id, "baseline")]
+    assert baseline["status"] == "completed"
+    assert {k: baseline[k] for k in helpers.lowest_answers("gad7")} == helpers.lowest_answers("gad7")
+    assert by_key[(b.study_id, "week8")]["status"] == "scheduled"
+    assert all(by_key[(b.study_id, "week8")][k] is None for k in names[7:])
+    # The scores in the long file are those of these answers (PHQ-9 prorated over the 8 answered items).
+    long = {
+        (r.participant_id, r.visit, r.instrument, r.scale): r.value for r in datasets.long_rows(trial, blinded=True)
+    }
+    assert (
+        long[(a.study_id, "week4", "phq9", "total")]
+        == score_instrument("phq9", {k: week4[k] for k in phq9 if week4[k] is not None}).total
+    )
+
+
+def test_unblinded_items_have_the_alliance_items_and_the_csv_streams(api, blinded_statistician, trial):
+    helpers.randomized(trial)
+    rows = _csv(api(blinded_statistician).get("/api/v1/trials/therabot/exports/items.csv"))
+    assert len(rows) == 3 and "phq9_9" in rows[0] and "waisr_1" not in rows[0]
+    trial_set_status(trial=trial, status="closed", by=None)
+    trial_set_status(trial=trial, status="locked", by=None)
+    dataset, _ = datasets.build(trial, "items", blinded=False)
+    waisr = [v for v in dataset.variables if v.name == "waisr_1"]
+    assert waisr and "chatbot arm only" in waisr[0].missing and waisr[0].label == "WAI-SR item 1"
+
+
 def test_the_participant_file_has_everyone_enrolled_and_engagement_only_when_unblinded(trial):
     chatbot = None
     people = [helpers.randomized(trial) for _ in range(6)]
@@ -126,7 +174,7 @@ def test_the_participant_file_has_everyone_enrolled_and_engagement_only_when_unb
 def test_the_dictionary_describes_every_column_with_labels(api, blinded_statistician, trial):
     helpers.randomized(trial)
     described = {d.name: d for d in datasets.describe(trial, blinded=True)}
-    assert set(described) == {"long", "wide", "participants"}
+    assert set(described) == {"long", "wide", "participants", "items"}
     arm = next(v for v in described["long"].variables if v.name == "arm")
     assert arm.kind == "category" and [c[1] for c in arm.categories] == ["A", "B"]
     condition = next(v for v in described["long"].variables if v.name == "condition")

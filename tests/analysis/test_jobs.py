@@ -92,6 +92,23 @@ def test_every_format_reads_back_with_labels(api, blinded_statistician, trial, r
     assert frame["phq9_total_baseline"].notna().all() and frame["phq9_total_week8"].isna().all()
 
 
+def test_the_item_level_file_as_a_stata_job(api, blinded_statistician, trial, request_job, tmp_path):
+    participant = helpers.randomized(trial)
+    response = request_job(blinded_statistician, "exports/", {"dataset": "items", "format": "stata"})
+    job = Job.objects.get(pk=response.json()["id"])
+    assert job.status == JobStatus.DONE, job.error
+    path = tmp_path / job.file_name
+    path.write_bytes(_download(api, blinded_statistician, job.pk))
+    frame = pd.read_stata(path, convert_categoricals=False)
+    with pd.io.stata.StataReader(path) as reader:
+        assert reader.variable_labels()["phq9_1"] == "PHQ-9 item 1"
+    assert list(frame["visit"].map({1: "baseline", 2: "week4", 3: "week8"})) == ["baseline", "week4", "week8"]
+    baseline = frame.iloc[0]
+    assert baseline["participant_id"] == participant.study_id
+    assert {k: baseline[k] for k in helpers.lowest_answers("phq9")} == helpers.lowest_answers("phq9")
+    assert frame.iloc[2][["phq9_1", "gad7_7"]].isna().all()  # week 8: not yet answered
+
+
 def test_the_dictionary_as_a_job(api, blinded_statistician, trial, request_job):
     response = request_job(blinded_statistician, "exports/", {"dataset": "dictionary", "format": "csv"})
     job = Job.objects.get(pk=response.json()["id"])
