@@ -15,9 +15,9 @@ from rest_framework.views import APIView
 
 from assessments.models import Response, ResponseSource, ScheduledAssessment
 from assessments.services import submission
-from participants.api import ParticipantScopedMixin
+from participants.api import ParticipantScopedMixin, arm_visible
 from trial import access
-from trial.access import ArmView, Capability
+from trial.access import Capability
 from trial.api import TrialScopedMixin
 from trial.models import VisitInstrument
 
@@ -77,9 +77,11 @@ class AssessmentListView(ParticipantScopedMixin, APIView):
             .prefetch_related("responses")
             .order_by("due_at")
         )
-        view = access.arm_view(self.roles, self.trial)
-        hidden = set() if view == ArmView.REAL else arm_specific_codes(self.trial)
-        return ApiResponse(AssessmentOut(rows, many=True, context={"hidden_codes": hidden}).data)
+        visible = arm_visible(participant, access.arm_view(self.roles, self.trial))
+        hidden = set() if visible else arm_specific_codes(self.trial)
+        # A visit with one arm's questionnaires only is scheduled for that arm only: its presence tells the arm.
+        shown = [row for row in rows if not hidden or any(code not in hidden for code in row.instruments)]
+        return ApiResponse(AssessmentOut(shown, many=True, context={"hidden_codes": hidden}).data)
 
 
 class SubmitIn(serializers.Serializer[Any]):

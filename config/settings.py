@@ -7,6 +7,7 @@ and the ``EMAIL_*`` variables. See docs/operator.md.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import sys
@@ -43,8 +44,10 @@ def env_list(name: str, default: str = "") -> list[str]:
 def _number(name: str, raw: str, kind: type[int] | type[float], low: float | None, high: float | None) -> Any:
     try:
         value = kind(raw.strip())
+        if not math.isfinite(value):
+            raise ValueError(raw)
     except ValueError:
-        noun = "a whole number" if kind is int else "a number"
+        noun = "a whole number" if kind is int else "a finite number"
         raise ImproperlyConfigured(f"{name}={raw!r} is not {noun}.") from None
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"

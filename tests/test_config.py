@@ -78,7 +78,12 @@ def test_database_and_redis_urls_configure_postgres_celery_and_the_cache():
         ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
         ({"DEBUG": "1", "DATABASE_URL": "nosuch://x"}, "DATABASE_URL"),
         ({"DEBUG": "1", "OUTBOX_MAX_ATTEMPTS": "x"}, "OUTBOX_MAX_ATTEMPTS='x' is not a whole number."),
-        ({"DEBUG": "1", "SAFETY_ESCALATION_HOURS": "1h"}, "SAFETY_ESCALATION_HOURS='1h' is not a number."),
+        ({"DEBUG": "1", "SAFETY_ESCALATION_HOURS": "1h"}, "SAFETY_ESCALATION_HOURS='1h' is not a finite number."),
+        (
+            {"DEBUG": "1", "SAFETY_ESCALATION_HOURS_URGENT": "nan"},
+            "SAFETY_ESCALATION_HOURS_URGENT='nan' is not a finite",
+        ),
+        ({"DEBUG": "1", "SAFETY_ESCALATION_HOURS": "inf"}, "SAFETY_ESCALATION_HOURS='inf' is not a finite number."),
         (
             {"DEBUG": "1", "ASSESSMENT_SEND_HOUR": "24"},
             "ASSESSMENT_SEND_HOUR='24' is out of range: it must be from 0 to 23.",

@@ -68,7 +68,12 @@ def items_dataset(trial: Trial, *, blinded: bool) -> tuple[Dataset, Iterator[lis
         visit_variable(protocol),
         Variable("week", "Weeks since randomization (0 = baseline)", "integer"),
         status_variable("status", "Status of the visit"),
-        Variable("completed_at", "First submission of the visit's answers (UTC)", "datetime", missing="Nothing sent."),
+        Variable(
+            "completed_at",
+            "First submission of the visit's answers (UTC)",
+            "datetime",
+            missing="Nothing submitted at this visit.",
+        ),
         *_item_variables(protocol, codes),
     )
     n_rows = Allocation.objects.filter(trial=trial).count() * len(protocol.visits)

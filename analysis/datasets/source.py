@@ -65,7 +65,7 @@ class Protocol:
 
 def load_protocol(trial: Trial, *, blinded: bool) -> Protocol:
     """The protocol as the dataset sees it. In a blinded dataset the instruments of one arm only are left
-    out: their presence would tell which letter is which arm."""
+    out, and so are the visits that have no others: their presence would tell which letter is which arm."""
     rows = list(VisitInstrument.objects.filter(visit__trial=trial).order_by("order", "id"))
     visits = []
     for visit in VisitDefinition.objects.filter(trial=trial).order_by("order", "week"):
@@ -75,9 +75,10 @@ def load_protocol(trial: Trial, *, blinded: bool) -> Protocol:
             for row in mine:
                 if row.arm_id is not None:
                     by_arm[row.arm_id] = (*by_arm.get(row.arm_id, ()), row.instrument_code)
-        visits.append(
-            PlannedVisit(visit=visit, common=tuple(r.instrument_code for r in mine if r.arm_id is None), by_arm=by_arm)
-        )
+        common = tuple(r.instrument_code for r in mine if r.arm_id is None)
+        if blinded and not common:
+            continue  # only some arms have this visit (they alone are scheduled for it): its status would tell
+        visits.append(PlannedVisit(visit=visit, common=common, by_arm=by_arm))
     arms = list(trial.arms.order_by("order", "id"))
     if blinded:
         arms.sort(key=lambda arm: arm.blinded_label)

@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from analysis import datasets
@@ -21,8 +22,9 @@ from participants.models import Allocation, ContactDetails
 from participants.services import participant_withdraw
 from participants.services.chatbot import engagement_record
 from tests import helpers
-from trial.models import AuditEvent
+from trial.models import AuditEvent, Role
 from trial.services import trial_set_status
+from trial.templates import read_template
 
 pytestmark = pytest.mark.django_db
 
@@ -229,3 +231,50 @@ def test_a_chunks_id_filter_takes_more_ids_than_sqlites_parameter_limit(trial):
     assert found == {(p.pk,) for p in participants}
     assert len(queries.captured_queries) == 1
     assert not ScheduledAssessment.objects.filter(_IdIn(F("participant_id"), [])).exists()
+
+
+def _locked(trial):
+    trial_set_status(trial=trial, status="closed", by=None)
+    return trial_set_status(trial=trial, status="locked", by=None)
+
+
+def test_unblinded_items_fill_the_alliance_items_of_the_chatbot_arm_only(trial):
+    people = [helpers.randomized(trial) for _ in range(6)]  # a whole block at most: both arms
+    for person in people:
+        _answer(person, "week4", value=1)
+        if person.allocation.arm.code == "chatbot":
+            _answer(person, "week4", code="waisr")
+    names, rows = _rows(_locked(trial), "items", blinded=False)
+    week4 = {r[0]: dict(zip(names, r, strict=True)) for r in rows if r[3] == "week4"}
+    waisr = helpers.lowest_answers("waisr")
+    for person in people:
+        row = week4[person.study_id]
+        assert row["arm"] == person.allocation.arm.code and row["phq9_1"] == 1
+        expected = waisr if row["arm"] == "chatbot" else dict.fromkeys(waisr)
+        assert {k: row[k] for k in waisr} == expected
+    _, blinded_rows = _rows(trial, "items")
+    blinded_names = datasets.build(trial, "items", blinded=True)[0].variables
+    assert not any(v.name.startswith("waisr") for v in blinded_names) and len(blinded_rows) == len(rows)
+
+
+def test_a_visit_that_only_one_arm_has_is_not_in_blinded_files_or_views(api, db):
+    visits = read_template("therabot")["visits"] + [
+        {"code": "week6", "name": "Week 6 (chatbot arm)", "week": 6, "anchor": "randomization", "offset_days": 42,
+         "window_before_days": 3, "window_after_days": 7, "instruments": [{"code": "waisr", "arm": "chatbot"}]},
+    ]  # fmt: skip
+    trial = helpers.open_reference_trial(slug="onearm", study_id_prefix="OA", visits=visits)
+    people = [helpers.randomized(trial) for _ in range(6)]
+    assert {p.allocation.arm.code for p in people} == {"chatbot", "waitlist"}
+    # Only the chatbot arm is scheduled for week 6: a blinded file with its status would tell the letters apart.
+    wide_names, _ = _rows(trial, "wide")
+    assert "week6_status" not in wide_names
+    _, item_rows = _rows(trial, "items")
+    assert {r[3] for r in item_rows} == {"baseline", "week4", "week8"}
+    statistician = get_user_model().objects.create_user(username="bea", email="bea@example.org")
+    helpers.grant(trial, statistician, Role.BLINDED_STATISTICIAN)
+    chatbot = next(p for p in people if p.allocation.arm.code == "chatbot")
+    visits_seen = api(statistician).get(f"/api/v1/trials/onearm/participants/{chatbot.pk}/assessments/").json()
+    assert [v["visit"] for v in visits_seen] == ["baseline", "week4", "week8"]
+    # Unblinded, the visit is there for those who have it.
+    _, unblinded_rows = _rows(_locked(trial), "items", blinded=False)
+    assert "chatbot" in {r[1] for r in unblinded_rows if r[3] == "week6"}

@@ -1,5 +1,7 @@
 """Run the scheduled jobs once, in this process: what Celery beat runs, for installations without it.
 
+It lives in the top app (analysis), the one that may reach every other app's tasks.
+
     python manage.py run_scheduled                                 # every job, from cron once a minute
     python manage.py run_scheduled --job escalate-safety-alerts    # one of them
 
@@ -23,9 +25,9 @@ from django.utils.module_loading import import_string
 logger = logging.getLogger(__name__)
 
 
-def scheduled_jobs() -> dict[str, str]:
-    """The beat schedule's jobs: name -> dotted path of the task."""
-    return {name: str(entry["task"]) for name, entry in settings.CELERY_BEAT_SCHEDULE.items()}
+def scheduled_jobs() -> dict[str, dict[str, Any]]:
+    """The beat schedule's entries, by name: the task's dotted path, and its args and kwargs if any."""
+    return dict(settings.CELERY_BEAT_SCHEDULE)
 
 
 class Command(BaseCommand):
@@ -49,7 +51,9 @@ class Command(BaseCommand):
         failed = []
         for name in chosen:
             try:
-                result = import_string(jobs[name])()  # the task's own function, run here, not queued
+                entry = jobs[name]
+                task = import_string(entry["task"])  # the task's own function, run here, not queued
+                result = task(*entry.get("args", ()), **entry.get("kwargs", {}))
             except Exception as exc:
                 logger.exception("Scheduled job %s failed.", name)
                 failed.append(f"{name} ({type(exc).__name__}: {exc})")

@@ -69,3 +69,21 @@ def test_a_failing_job_does_not_stop_the_others_and_the_command_fails_naming_it(
 def test_an_unknown_job_is_named_with_the_jobs_there_are(db):
     with pytest.raises(CommandError, match="No scheduled job nope; the jobs are: sweep-assessments, "):
         call_command("run_scheduled", "--job", "nope")
+
+
+CALLS: list[tuple[tuple, dict]] = []
+
+
+def _probe(*args, **kwargs):
+    CALLS.append((args, kwargs))
+    return {"ran": True}
+
+
+def test_a_jobs_args_and_kwargs_are_passed_as_beat_passes_them(db, settings, capsys):
+    settings.CELERY_BEAT_SCHEDULE = {
+        "probe": {"task": f"{__name__}._probe", "schedule": 60.0, "args": (1,), "kwargs": {"limit": 5}}
+    }
+    CALLS.clear()
+    call_command("run_scheduled", "--job", "probe")
+    assert CALLS == [((1,), {"limit": 5})]
+    assert capsys.readouterr().out.strip() == 'probe: {"ran": true}'
