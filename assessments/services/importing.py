@@ -1,5 +1,6 @@
 """Importing responses from a file: every row checked, all or nothing, every problem reported with its
-row. Rows go through response_submit, so an import scores and raises safety alerts like any other path.
+row. Rows go through response_submit, so an import scores and raises safety alerts like any other path;
+a file refused for its errors writes nothing, but its rows' risk signals still raise their alerts.
 
 Layout (CSV, UTF-8, header row): ``participant_id, visit, instrument`` and then one column per item key
 (``phq9_1`` ...). A blank cell is an unanswered item. A file may hold several instruments, each row
@@ -13,12 +14,13 @@ import csv
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from django.db import transaction
 
 from assessments.instruments import UnknownInstrumentError, default_registry
 from assessments.models import ResponseSource, ScheduledAssessment
-from assessments.services.submission import response_submit
+from assessments.services.submission import response_submit, unrecorded_signal_raise
 from trial.audit import Actor, audit_record
 from trial.errors import DomainError
 from trial.models import Trial
@@ -71,6 +73,7 @@ def responses_import(*, trial: Trial, path: Path, by: Actor, source: str = Respo
             f"{path.name}: column(s) {', '.join(unknown)} are not item keys of any instrument.", field="file"
         )
     report = ImportReport()
+    seen: list[tuple[ScheduledAssessment, str, dict[str, Any]]] = []  # every row's answers, for the alerts
     with transaction.atomic():
         for number, row in enumerate(rows, start=2):  # row 1 is the header
             report.rows += 1
@@ -93,6 +96,7 @@ def responses_import(*, trial: Trial, path: Path, by: Actor, source: str = Respo
                 if stray:
                     raise DomainError(f"{', '.join(stray)} filled in, but the row is for {instrument.code}")
                 answers = {key: _number(row[key]) for key in own if (row.get(key) or "").strip()}
+                seen.append((assessment, instrument.code, answers))
                 with transaction.atomic():
                     before = assessment.responses.count()
                     response_submit(
@@ -110,12 +114,18 @@ def responses_import(*, trial: Trial, path: Path, by: Actor, source: str = Respo
                 report.errors.append(f"{where}: {exc.message}")
         if report.errors:
             transaction.set_rollback(True)
-            raise ImportFailed(report)
-        audit_record(
-            actor=by,
-            action="responses.import",
-            obj=trial,
-            trial=trial,
-            changes={"file": [None, path.name], "rows": [None, report.rows], "created": [None, report.created]},
-        )
+        else:
+            audit_record(
+                actor=by,
+                action="responses.import",
+                obj=trial,
+                trial=trial,
+                changes={"file": [None, path.name], "rows": [None, report.rows], "created": [None, report.created]},
+            )
+    if report.errors:
+        # Nothing of the file was written, but a risk signal in it must still reach a clinician.
+        why = f"In {path.name}, not imported: the file had {len(report.errors)} error(s)"
+        for assessment, code, answers in seen:
+            unrecorded_signal_raise(assessment=assessment, instrument_code=code, answers=answers, why=why)
+        raise ImportFailed(report)
     return report

@@ -3,7 +3,7 @@ and raises safety alerts, so no path can skip the rules."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -58,26 +58,59 @@ def _require_open(assessment: ScheduledAssessment, code: str, now: datetime) -> 
         raise DomainError(f"{assessment.visit.name} of {assessment.participant} is {state}.", code="not_open")
 
 
-def _raise_alerts(response: Response, score: ScoreResult) -> None:
-    flags = set(score.flags) & set(SAFETY_FLAGS)
-    if flags & URGENT_FLAGS:
-        flags -= {"suicidal_ideation"}
-    assessment = response.assessment
+def _safety_flags(flags: Iterable[str]) -> set[str]:
+    """The flags that raise an alert, one per signal: the severe form of item 9 supersedes the plain one."""
+    raised = set(flags) & set(SAFETY_FLAGS)
+    if raised & URGENT_FLAGS:
+        raised -= {"suicidal_ideation"}
+    return raised
+
+
+def _alert(
+    assessment: ScheduledAssessment, code: str, flags: set[str], details: dict[str, Any], suffix: str = ""
+) -> int:
+    # The key without a suffix is the questionnaire's first signal, wherever it was seen (a draft, a refused
+    # or a recorded submission): one alert for it. A correction that brings a flag back has its own key.
+    raised = 0
     for flag in sorted(flags):
-        safety_alert_raise(
+        alert = safety_alert_raise(
             participant=assessment.participant,
             source=AlertSource.QUESTIONNAIRE,
             flag=flag,
             urgent=flag in URGENT_FLAGS,
-            dedupe_key=f"assessment:{assessment.pk}:{response.instrument_code}:{flag}",
-            details={
-                "visit": assessment.visit.code,
-                "instrument": response.instrument_code,
-                "response": response.pk,
-                "version": response.version,
-                "total": score.total,
-            },
+            dedupe_key=f"assessment:{assessment.pk}:{code}:{flag}{suffix}",
+            details={"visit": assessment.visit.code, "instrument": code, **details},
         )
+        raised += alert is not None
+    return raised
+
+
+def _raise_alerts(response: Response, score: ScoreResult, previous_flags: Iterable[str] | None = None) -> None:
+    flags = _safety_flags(score.flags)
+    suffix = ""
+    if previous_flags is not None:  # a correction: only what the version it replaces did not already raise
+        flags -= set(previous_flags)
+        suffix = f":v{response.version}"
+    details = {"response": response.pk, "version": response.version, "total": score.total}
+    _alert(response.assessment, response.instrument_code, flags, details, suffix)
+
+
+def unrecorded_signal_raise(
+    *, assessment: ScheduledAssessment, instrument_code: str, answers: Mapping[str, Any], why: str
+) -> int:
+    """Answers that were not recorded (a refused submission, a draft, an import that failed) still reach a
+    clinician when they carry a risk signal: the alert is raised, saying why nothing was recorded. Answers
+    that cannot be scored raise nothing (they were refused for naming a wrong item or value). Returns how
+    many alerts were raised."""
+    try:
+        score = score_instrument(instrument_code, _clean(answers))
+    except (ValueError, DomainError):
+        return 0
+    flags = _safety_flags(score.flags)
+    if not flags:
+        return 0
+    with transaction.atomic():
+        return _alert(assessment, instrument_code, flags, {"recorded": False, "why": why, "total": score.total})
 
 
 def _store(
@@ -90,6 +123,7 @@ def _store(
     source: str,
     by: Actor,
     reason: str = "",
+    previous_flags: Iterable[str] | None = None,
 ) -> Response:
     response = Response.objects.create(
         assessment=assessment,
@@ -105,11 +139,10 @@ def _store(
         submitted_by=actor_user(by),
         correction_reason=reason,
     )
-    _raise_alerts(response, score)
+    _raise_alerts(response, score, previous_flags)
     return response
 
 
-@transaction.atomic
 def response_submit(
     *,
     assessment: ScheduledAssessment,
@@ -120,7 +153,30 @@ def response_submit(
     now: datetime | None = None,
 ) -> Response:
     """Record answers to one questionnaire of an open visit. Submitting the same answers again returns
-    the response already recorded (a double submit records one); different answers need a correction."""
+    the response already recorded (a double submit records one); different answers need a correction.
+    Answers refused (a closed or cancelled visit, a second different submission) still raise the safety
+    alert their risk signal calls for: nothing is recorded, but a clinician hears of it."""
+    try:
+        return _submit(
+            assessment=assessment, instrument_code=instrument_code, answers=answers, source=source, by=by, now=now
+        )
+    except DomainError as refused:
+        unrecorded_signal_raise(
+            assessment=assessment, instrument_code=instrument_code, answers=answers, why=f"Refused: {refused.message}"
+        )
+        raise
+
+
+@transaction.atomic
+def _submit(
+    *,
+    assessment: ScheduledAssessment,
+    instrument_code: str,
+    answers: Mapping[str, Any],
+    source: str,
+    by: Actor,
+    now: datetime | None,
+) -> Response:
     now = now or clock.now()
     assessment = _lock(assessment)
     cleaned = _clean(answers)
@@ -173,6 +229,7 @@ def response_correct(*, response: Response, answers: Mapping[str, Any], reason: 
         source=response.source,
         by=by,
         reason=reason.strip(),
+        previous_flags=latest.flags or [],
     )
     audit_record(
         actor=by,
@@ -193,10 +250,14 @@ def draft_save(*, assessment: ScheduledAssessment, instrument_code: str, answers
     if Response.objects.filter(assessment=assessment, instrument_code=instrument_code).exists():
         raise Conflict(f"{instrument_code} of {assessment} was already submitted; there is no draft to keep.")
     cleaned = _clean(answers)
-    _score(instrument_code, cleaned)  # validates every answered item
+    score = _score(instrument_code, cleaned)  # validates every answered item
     draft, _ = DraftAnswers.objects.update_or_create(
         assessment=assessment,
         instrument_code=instrument_code,
         defaults={"answers": cleaned, "updated_at": clock.now()},
     )
+    flags = _safety_flags(score.flags)
+    if flags:  # an answer the participant kept but has not sent is a risk signal all the same
+        details = {"recorded": False, "why": "Kept as a draft, not yet submitted", "total": score.total}
+        _alert(assessment, instrument_code, flags, details)
     return draft

@@ -75,3 +75,18 @@ def test_a_file_with_unknown_columns_is_refused(tmp_path, trial):
     path.write_text("study,visit\n")
     with pytest.raises(CommandError, match=r"missing column.s. participant_id, instrument"):
         call_command("import_responses", str(path), "--trial", "therabot")
+
+
+def test_a_refused_file_writes_nothing_but_its_risk_signals_still_alert(tmp_path, trial, clinician):
+    participant = helpers.enrolled(trial)
+    path = _csv(
+        tmp_path,
+        f"{participant.study_id},baseline,phq9,0,0,0,0,0,0,0,0,3,,,,,,,,",  # item 9 = 3, a valid row
+        f"{participant.study_id},baseline,gad7,,,,,,,,,,,1,1,9,1,1,1,1",  # gad7_3 = 9: the file is refused
+    )
+    with pytest.raises(CommandError, match="1 problem"):
+        call_command("import_responses", str(path), "--trial", "therabot")
+    assert not Response.objects.exists()
+    alert = SafetyAlert.objects.get()
+    assert (alert.participant, alert.flag, alert.urgent) == (participant, "suicidal_ideation_severe", True)
+    assert alert.details["recorded"] is False and "paper_forms.csv, not imported" in alert.details["why"]

@@ -178,3 +178,55 @@ def test_blinded_readers_do_not_see_arm_specific_questionnaires(
     real = api(unblinded_statistician).get(url).json()
     assert "waisr" in real[1]["instruments"]
     assert all("waisr" not in a["instruments"] for a in blinded)
+
+
+RISK = {**PHQ9, "phq9_9": 3}  # item 9 = 3: an urgent signal
+
+
+def test_answers_refused_for_a_cancelled_visit_still_raise_their_alert(trial, clinician):
+    from participants.services import participant_withdraw
+
+    participant = helpers.enrolled(trial)
+    participant_withdraw(participant=participant, reason="Moved away", by=None)
+    visit = ScheduledAssessment.objects.get(participant=participant)
+    assert visit.status == "cancelled"
+    with pytest.raises(DomainError) as refused:  # e.g. a paper form entered after the withdrawal
+        response_submit(assessment=visit, instrument_code="phq9", answers=RISK, source="staff")
+    assert refused.value.code == "not_open" and not Response.objects.exists()
+    alert = SafetyAlert.objects.get()
+    assert (alert.participant, alert.flag, alert.urgent) == (participant, "suicidal_ideation_severe", True)
+    assert alert.details["recorded"] is False and "cancelled" in alert.details["why"]
+    assert OutboxMessage.objects.filter(kind="safety_alert", user=clinician).exists()  # a clinician is told
+
+
+def test_a_second_different_submission_is_refused_but_a_new_risk_signal_in_it_alerts(baseline):
+    response_submit(assessment=baseline, instrument_code="phq9", answers=PHQ9, source="survey")  # item 9 = 0
+    with pytest.raises(Conflict):
+        response_submit(assessment=baseline, instrument_code="phq9", answers=RISK, source="staff")
+    assert SafetyAlert.objects.get().flag == "suicidal_ideation_severe"
+    assert Response.objects.count() == 1  # nothing recorded: it needs a correction with a reason
+
+
+def test_refused_answers_that_cannot_be_scored_raise_nothing(baseline):
+    with pytest.raises(DomainError):
+        response_submit(assessment=baseline, instrument_code="phq9", answers={**RISK, "phq9_3": 7}, source="api")
+    assert not SafetyAlert.objects.exists()
+
+
+def test_a_draft_with_a_risk_signal_alerts_once_even_when_it_is_then_submitted(baseline):
+    draft_save(assessment=baseline, instrument_code="phq9", answers={"phq9_9": 1})
+    alert = SafetyAlert.objects.get()
+    assert (alert.flag, alert.urgent, alert.details["recorded"]) == ("suicidal_ideation", False, False)
+    response_submit(assessment=baseline, instrument_code="phq9", answers={**PHQ9, "phq9_9": 1}, source="survey")
+    assert SafetyAlert.objects.count() == 1  # the same signal: one alert
+
+
+def test_a_correction_that_brings_a_cleared_signal_back_alerts_again(baseline):
+    first = response_submit(assessment=baseline, instrument_code="phq9", answers={**PHQ9, "phq9_9": 2}, source="api")
+    cleared = response_correct(response=first, answers=PHQ9, reason="Misread the form", by=None)
+    assert SafetyAlert.objects.count() == 1
+    again = response_correct(response=cleared, answers={**PHQ9, "phq9_9": 2}, reason="Read it right", by=None)
+    alerts = list(SafetyAlert.objects.order_by("pk"))
+    assert [a.details["version"] for a in alerts] == [1, 3] and again.version == 3
+    response_correct(response=again, answers={**PHQ9, "phq9_9": 2, "phq9_1": 0}, reason="Item 1", by=None)
+    assert SafetyAlert.objects.count() == 2  # still flagged, as the version it replaced: no new alert
