@@ -9,6 +9,6 @@ class ParticipantsConfig(AppConfig):
         from participants.messaging import register_renderer
         from participants.services import safety, unblinding
 
-        register_renderer(safety.ALERT_KIND, safety.render_alert)
+        register_renderer(safety.ALERT_KIND, safety.render_alert, retry_forever=True)
         register_renderer(unblinding.NOTICE_KIND, unblinding.render_unblinding_notice)
-        register_renderer(safety.ESCALATION_KIND, safety.render_alert)
+        register_renderer(safety.ESCALATION_KIND, safety.render_alert, retry_forever=True)

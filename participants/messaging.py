@@ -7,7 +7,9 @@
   rendered at that moment by the renderer registered for its kind, which may cancel it (the participant
   withdrew, the questionnaire closed): what is sent is never stale. After the send the row is marked
   sent, by the claimant only.
-- A send that fails goes back to pending with back-off; after ``OUTBOX_MAX_ATTEMPTS`` it is failed.
+- A send that fails goes back to pending with back-off; after ``OUTBOX_MAX_ATTEMPTS`` it is failed,
+  except for kinds registered with ``retry_forever`` (safety alerts and their escalations): those are
+  retried every few minutes until they go, with an error in the log at each failure past the limit.
 - A worker that dies between the send and the mark leaves a ``sending`` row that is sent again when its
   lease expires: nothing is dropped. Every attempt carries the same Message-ID, so mail systems can
   drop that rare duplicate.
@@ -44,10 +46,19 @@ class Rendered:
 # kind -> renderer(message) -> Rendered, or None to cancel the message.
 Renderer = Callable[[OutboxMessage], Rendered | None]
 _renderers: dict[str, Renderer] = {}
+_retried_forever: set[str] = set()
+FOREVER_BACKOFF_CAP = timedelta(minutes=10)  # between attempts, for messages that are never given up
+BACKOFF_CAP = timedelta(hours=1)
 
 
-def register_renderer(kind: str, renderer: Renderer) -> None:
+def register_renderer(kind: str, renderer: Renderer, *, retry_forever: bool = False) -> None:
+    """``retry_forever``: a message of this kind is never given up (a mail server down for hours must
+    not lose a safety alert)."""
     _renderers[kind] = renderer
+    if retry_forever:
+        _retried_forever.add(kind)
+    else:
+        _retried_forever.discard(kind)
 
 
 def outbox_enqueue(
@@ -210,8 +221,14 @@ def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
         _send(message, rendered)
     except Exception as exc:
         attempts = message.attempts
-        give_up = attempts >= getattr(settings, "OUTBOX_MAX_ATTEMPTS", 8)
-        backoff = timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
+        forever = message.kind in _retried_forever
+        past_limit = attempts >= getattr(settings, "OUTBOX_MAX_ATTEMPTS", 8)
+        give_up = past_limit and not forever
+        cap = FOREVER_BACKOFF_CAP if forever else BACKOFF_CAP
+        backoff = min(cap, timedelta(seconds=30 * 2 ** min(attempts - 1, 20)))
+        if forever and past_limit:
+            log.error("Outbox message %s (%s) still not sent after %s attempts; retrying: %s",
+                      message.pk, message.kind, attempts, exc)  # fmt: skip
         mine.update(
             status=MessageStatus.FAILED if give_up else MessageStatus.PENDING,
             available_at=now + backoff,

@@ -114,3 +114,25 @@ def test_sms_goes_through_the_configured_backend(trial, settings):
     assert outbox_deliver(message_id=message.pk) == "sent"
     ((to, body),) = LocmemSmsBackend.outbox
     assert to == "+16035550123" and "/q/" in body
+
+
+def test_a_safety_alert_is_never_given_up_however_long_the_mail_server_is_down(trial, clinician, settings, caplog):
+    from participants.models import AlertSource
+    from participants.services.safety import safety_alert_raise
+
+    settings.OUTBOX_MAX_ATTEMPTS = 2
+    alert = safety_alert_raise(
+        participant=helpers.enrolled(trial), source=AlertSource.QUESTIONNAIRE, flag="suicidal_ideation",
+        dedupe_key="k",
+    )  # fmt: skip
+    message = OutboxMessage.objects.get(kind="safety_alert", context__alert=alert.pk)
+    at = timezone.now()
+    with mock.patch.object(messaging, "_send", side_effect=OSError("SMTP down")):
+        for _ in range(12):  # hours of failures, far past the limit
+            assert outbox_deliver(message_id=message.pk, now=at) == "retry"
+            row = OutboxMessage.objects.get(pk=message.pk)
+            assert row.status == "pending" and row.available_at - at <= timedelta(minutes=10)
+            at = row.available_at
+    assert "still not sent after 12 attempts" in caplog.text
+    assert outbox_deliver(message_id=message.pk, now=at) == "sent"  # the server is back
+    assert [m.to for m in mail.outbox if "Safety alert" in m.subject] == [["clara@example.org"]]
