@@ -141,6 +141,14 @@ class TrialScopedMixin(admin.ModelAdmin[_M]):
         lookup = f"{self.trial_path}__in" if self.trial_path else "pk__in"
         return queryset.filter(**{lookup: ids})
 
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        """Only the filters the list offers. Django would otherwise take any field in the address
+        (``?arm=2``, ``?block_size=6``): a masked reader could split the list by arm, an enroller by block."""
+        offered = [f if isinstance(f, str) else f[0] for f in self.list_filter if isinstance(f, str | tuple)]
+        if not any(lookup == path or lookup.startswith(f"{path}__") for path in offered):
+            return False
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[arg-type]
+
     def has_module_permission(self, request: HttpRequest) -> bool:
         return request.user.is_active and request.user.is_staff and self.has_view_permission(request)
 

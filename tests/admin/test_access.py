@@ -205,3 +205,22 @@ def test_the_participant_list_costs_the_same_queries_for_more_rows(
     with CaptureQueriesContext(connection) as more:
         assert client.get(changelist("participants_participant")).status_code == 200
     assert len(more) == len(few)
+
+
+def test_the_lists_take_only_the_filters_they_offer(
+    client: Client, trial: Trial, blinded_statistician: Any, coordinator: Any, randomized_pair: list[Participant]
+) -> None:
+    # Django would filter on any field named in the address: a blinded reader could split the list by arm,
+    # an enroller by block size. Only the offered filters work; anything else is refused (400).
+    arm = randomized_pair[0].allocation.arm
+    login(client, blinded_statistician)
+    allocations = changelist("participants_allocation")
+    assert client.get(allocations, {"arm": arm.pk}).status_code == 400
+    assert client.get(allocations, {"arm__code": arm.code}).status_code == 400
+    assert client.get(changelist("participants_participant"), {"allocation__arm": arm.pk}).status_code == 400
+    offered = client.get(allocations, {"method__exact": arm.trial.randomization_method})
+    assert offered.status_code == 200 and len(arm_column(offered)) == 2
+    client.logout()
+    login(client, coordinator)
+    assert client.get(allocations, {"block_size": 2}).status_code == 400
+    assert client.get(changelist("participants_participant"), {"status__exact": "randomized"}).status_code == 200
