@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -15,10 +16,12 @@ from rest_framework.views import APIView
 
 from assessments.models import Response, ResponseSource, ScheduledAssessment
 from assessments.services import submission
+from participants import selectors
 from participants.api import ParticipantScopedMixin, arm_visible
 from trial import access
-from trial.access import Capability
+from trial.access import ArmView, Capability
 from trial.api import TrialScopedMixin
+from trial.errors import DomainError
 from trial.models import VisitInstrument
 
 
@@ -92,7 +95,18 @@ class SubmitIn(serializers.Serializer[Any]):
     )
 
 
-class SubmitView(ParticipantScopedMixin, APIView):
+class ArmSpecificMixin(TrialScopedMixin):
+    def _may_see(self, code: str, participant_id: int) -> bool:
+        """Whether this reader may see the participant's answers to ``code``: always, unless the
+        questionnaire is one arm's only and the reader does not see this participant's arm."""
+        view = access.arm_view(self.roles, self.trial)
+        if view == ArmView.REAL or code not in arm_specific_codes(self.trial):
+            return True
+        participant = get_object_or_404(selectors.participant_list(trial=self.trial), pk=participant_id)
+        return arm_visible(participant, view)
+
+
+class SubmitView(ArmSpecificMixin, ParticipantScopedMixin, APIView):
     capability = Capability.ENROLL
 
     @extend_schema(request=SubmitIn, responses={201: ResponseOut}, tags=["assessments"])
@@ -104,6 +118,10 @@ class SubmitView(ParticipantScopedMixin, APIView):
         )
         data = SubmitIn(data=request.data)
         data.is_valid(raise_exception=True)
+        code = data.validated_data["instrument"]
+        if not self._may_see(code, pk):  # as if the visit had no such questionnaire, whichever the arm
+            visit = ScheduledAssessment.objects.select_related("visit").get(pk=assessment.pk).visit
+            raise DomainError(f"{visit.name} has no {code!r} questionnaire.", field="instrument")
         response = submission.response_submit(
             assessment=assessment,
             instrument_code=data.validated_data["instrument"],
@@ -119,12 +137,16 @@ class CorrectIn(serializers.Serializer[Any]):
     reason = serializers.CharField()
 
 
-class CorrectView(TrialScopedMixin, APIView):
+class CorrectView(ArmSpecificMixin, APIView):
     capability = Capability.ENROLL
 
     @extend_schema(request=CorrectIn, responses={201: ResponseOut}, tags=["assessments"])
     def post(self, request: Request, slug: str, response_id: int) -> ApiResponse:
-        response = get_object_or_404(Response, pk=response_id, assessment__participant__trial=self.trial)
+        response = get_object_or_404(
+            Response.objects.select_related("assessment"), pk=response_id, assessment__participant__trial=self.trial
+        )
+        if not self._may_see(response.instrument_code, response.assessment.participant_id):
+            raise Http404("No such response.")  # hidden from this reader, as in the participant's visits
         data = CorrectIn(data=request.data)
         data.is_valid(raise_exception=True)
         corrected = submission.response_correct(response=response, by=request.user, **data.validated_data)

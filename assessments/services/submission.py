@@ -49,10 +49,8 @@ def _score(code: str, answers: dict[str, int | float]) -> ScoreResult:
 
 def _require_open(assessment: ScheduledAssessment, code: str, now: datetime) -> None:
     if code not in assessment.instruments:
-        raise DomainError(
-            f"{assessment.visit.name} has no {code!r} questionnaire (due: {', '.join(assessment.instruments)}).",
-            field="instrument",
-        )
+        # Not the list of what is due: one arm's questionnaires in it would tell a masked reader the arm.
+        raise DomainError(f"{assessment.visit.name} has no {code!r} questionnaire.", field="instrument")
     if assessment.status != AssessmentStatus.OPEN or now >= assessment.closes_at:
         state = "closed" if now >= assessment.closes_at else assessment.status
         raise DomainError(f"{assessment.visit.name} of {assessment.participant} is {state}.", code="not_open")
