@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from assessments.blinding import arm_specific
 from assessments.models import AssessmentStatus, Response, ScheduledAssessment
 from participants.models import Allocation, EngagementSession, Participant, Status, StatusChange
 from trial.models import Trial, VisitDefinition
@@ -74,6 +75,7 @@ def consort_counts(
             participant__trial=trial, to_status__in=[Status.WITHDRAWN, Status.LOST_TO_FOLLOW_UP]
         ).order_by("at")
     }
+    specific = arm_specific(trial) if blinded else None
     for visit in visits:
         per_arm: dict[str, dict[str, Any]] = {
             arm: {
@@ -87,9 +89,20 @@ def consort_counts(
             for arm in arms
         }
         rows = ScheduledAssessment.objects.filter(participant__trial=trial, visit=visit).values_list(
-            "participant_id", "status"
+            "pk", "participant_id", "status"
         )
-        for participant_id, status in rows:
+        answered: dict[int, set[str]] = {}
+        if specific is not None and visit.pk in specific.visits:  # blinded: as every arm's questionnaires make it
+            for assessment_id, code in Response.objects.filter(
+                assessment__visit=visit, instrument_code__in=specific.shared.get(visit.pk, ())
+            ).values_list("assessment_id", "instrument_code"):
+                answered.setdefault(assessment_id, set()).add(code)
+        for assessment_id, participant_id, stored in rows:
+            status = (
+                stored
+                if specific is None
+                else specific.shared_status(visit.pk, stored, answered.get(assessment_id, ()))
+            )
             counts = per_arm[arm_of[participant_id]]
             change = ended.get(participant_id)
             if status == AssessmentStatus.COMPLETED:

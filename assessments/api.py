@@ -14,7 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
-from assessments.models import Response, ResponseSource, ScheduledAssessment
+from assessments.blinding import ArmSpecific, arm_specific
+from assessments.models import AssessmentStatus, Response, ResponseSource, ScheduledAssessment
 from assessments.services import submission
 from participants import selectors
 from participants.api import ParticipantScopedMixin, arm_visible
@@ -22,7 +23,6 @@ from trial import access
 from trial.access import ArmView, Capability
 from trial.api import TrialScopedMixin
 from trial.errors import DomainError
-from trial.models import VisitInstrument
 
 
 class ResponseOut(serializers.ModelSerializer[Response]):
@@ -55,6 +55,24 @@ class AssessmentOut(serializers.ModelSerializer[ScheduledAssessment]):
     def get_instruments(self, assessment: ScheduledAssessment) -> list[str]:
         return [code for code in assessment.instruments if self._shown(code)]
 
+    def to_representation(self, assessment: ScheduledAssessment) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(assessment)
+        specific: ArmSpecific | None = self.context.get("arm_specific")
+        if specific is None or assessment.visit_id not in specific.visits:
+            return data
+        # Shown as every arm's questionnaires make it (assessments.blinding): status, completion, reminders.
+        first: dict[str, Any] = {}
+        for response in assessment.responses.all():
+            if self._shown(response.instrument_code):
+                first.setdefault(response.instrument_code, response.submitted_at)
+        status = specific.shared_status(assessment.visit_id, assessment.status, first)
+        data["status"] = status
+        if status == AssessmentStatus.COMPLETED:
+            data["completed_at"] = serializers.DateTimeField().to_representation(max(first.values()))
+            data["ended_reason"] = ""
+        data["reminders_sent"] = None  # the extra questionnaire's reminders would count in one arm only
+        return data
+
     def get_responses(self, assessment: ScheduledAssessment) -> list[dict[str, Any]]:
         latest: dict[str, Response] = {}
         for response in assessment.responses.all():
@@ -65,9 +83,7 @@ class AssessmentOut(serializers.ModelSerializer[ScheduledAssessment]):
 
 def arm_specific_codes(trial: Any) -> set[str]:
     """Instruments given to one arm only: seeing them would reveal the arm."""
-    return set(
-        VisitInstrument.objects.filter(visit__trial=trial, arm__isnull=False).values_list("instrument_code", flat=True)
-    )
+    return set(arm_specific(trial).codes)
 
 
 class AssessmentListView(ParticipantScopedMixin, APIView):
@@ -81,10 +97,12 @@ class AssessmentListView(ParticipantScopedMixin, APIView):
             .order_by("due_at")
         )
         visible = arm_visible(participant, access.arm_view(self.roles, self.trial))
-        hidden = set() if visible else arm_specific_codes(self.trial)
+        specific = None if visible else arm_specific(self.trial)
+        hidden = set() if specific is None else set(specific.codes)
         # A visit with one arm's questionnaires only is scheduled for that arm only: its presence tells the arm.
         shown = [row for row in rows if not hidden or any(code not in hidden for code in row.instruments)]
-        return ApiResponse(AssessmentOut(shown, many=True, context={"hidden_codes": hidden}).data)
+        context = {"hidden_codes": hidden, "arm_specific": specific}
+        return ApiResponse(AssessmentOut(shown, many=True, context=context).data)
 
 
 class SubmitIn(serializers.Serializer[Any]):

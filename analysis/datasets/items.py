@@ -110,10 +110,12 @@ def _chunks(protocol: Protocol, codes: list[str]) -> Iterator[list[Row]]:
                     continue
                 assessment_id, status, given = assessment
                 first: list[Any] = []
+                answered = []
                 for code in order(planned, arm_id, given):
                     score = part.scores.get((assessment_id, code))
                     if score is not None and score[2] is not None:
                         first.append(score[2])
+                        answered.append(code)
                     given_answers = _json(answers.get((assessment_id, code)))
                     if not given_answers:
                         continue
@@ -121,5 +123,6 @@ def _chunks(protocol: Protocol, codes: list[str]) -> Iterator[list[Row]]:
                     for i, key in enumerate(keys[code]):
                         values[start + i] = given_answers.get(key)
                 completed_at = min(first) if first else None
+                status = protocol.visit_status(planned, status, answered)
                 rows.append((study_id, arm, *strata, visit.code, visit.week, status, completed_at, *values))
         yield rows

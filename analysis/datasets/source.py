@@ -10,7 +10,7 @@ its responses."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -23,6 +23,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BigIntegerField, F, Func, Lookup, TextField
 from django.db.models.functions import Cast
 
+from assessments.blinding import ArmSpecific, arm_specific
 from assessments.instruments import Instrument, default_registry
 from assessments.models import Response, ScheduledAssessment
 from participants.models import Allocation
@@ -52,6 +53,13 @@ class Protocol:
     arms: list[Arm]
     factors: list[StratificationFactor]
     visits: list[PlannedVisit]
+    specific: ArmSpecific | None = None  # blinded: the visits where one arm fills more (assessments.blinding)
+
+    def visit_status(self, planned: PlannedVisit, status: str, answered: Iterable[str]) -> str:
+        """A visit's status as the dataset shows it: blinded, complete once every arm's questionnaires are in."""
+        if self.specific is None:
+            return status
+        return self.specific.shared_status(planned.visit.pk, status, answered)
 
     def arm_label(self, arm: Arm) -> str:
         return arm.blinded_label if self.blinded else arm.code
@@ -83,7 +91,8 @@ def load_protocol(trial: Trial, *, blinded: bool) -> Protocol:
     if blinded:
         arms.sort(key=lambda arm: arm.blinded_label)
     factors = list(trial.factors.order_by("order", "id").prefetch_related("levels"))
-    return Protocol(trial=trial, blinded=blinded, arms=arms, factors=factors, visits=visits)
+    specific = arm_specific(trial) if blinded else None
+    return Protocol(trial=trial, blinded=blinded, arms=arms, factors=factors, visits=visits, specific=specific)
 
 
 def _json(text: str | None) -> Any:

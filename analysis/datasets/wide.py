@@ -71,7 +71,9 @@ def _chunks(protocol: Protocol, columns: list[tuple[str, str, str, Variable]]) -
         for visit_code, code, kind, _ in columns:
             visit = by_visit[visit_code]
             if kind == "status":
-                row.append(NOT_SCHEDULED if visit.status is None else visit.status)
+                answered = [c for c, score in visit.scores.items() if score[2] is not None]
+                shown = None if visit.status is None else protocol.visit_status(visit.planned, visit.status, answered)
+                row.append(NOT_SCHEDULED if shown is None else shown)
             elif kind == "completed_at":
                 times = [at for _total, _subscales, at in visit.scores.values() if at is not None]
                 row.append(min(times) if times else None)
