@@ -164,7 +164,7 @@ class CorrectView(ArmSpecificMixin, APIView):
             Response.objects.select_related("assessment"), pk=response_id, assessment__participant__trial=self.trial
         )
         if not self._may_see(response.instrument_code, response.assessment.participant_id):
-            raise Http404("No such response.")  # hidden from this reader, as in the participant's visits
+            raise Http404("No Response matches the given query.")  # as for an id that does not exist
         data = CorrectIn(data=request.data)
         data.is_valid(raise_exception=True)
         corrected = submission.response_correct(response=response, by=request.user, **data.validated_data)

@@ -254,8 +254,9 @@ def draft_save(*, assessment: ScheduledAssessment, instrument_code: str, answers
         instrument_code=instrument_code,
         defaults={"answers": cleaned, "updated_at": clock.now()},
     )
-    flags = _safety_flags(score.flags)
-    if flags:  # an answer the participant kept but has not sent is a risk signal all the same
+    # An answer kept but not sent is a risk signal all the same; an item not yet reached is not.
+    flags = _safety_flags(score.flags) - {"safety_item_missing"}
+    if flags:
         details = {"recorded": False, "why": "Kept as a draft, not yet submitted", "total": score.total}
         _alert(assessment, instrument_code, flags, details)
     return draft

@@ -61,7 +61,9 @@ def test_a_hidden_response_cannot_be_corrected_or_probed_until_the_participant_i
         assessment=visit, instrument_code="waisr", answers=helpers.lowest_answers("waisr"), source="survey"
     )
     url = f"/api/v1/trials/masked/responses/{hidden.pk}/corrections/"
-    assert api(coordinator).post(url, {"answers": {"zz": 1}, "reason": "probe"}, format="json").status_code == 404
+    probe = api(coordinator).post(url, {"answers": {"zz": 1}, "reason": "probe"}, format="json")
+    missing = api(coordinator).post(url.replace(str(hidden.pk), str(hidden.pk + 1000)), {}, format="json")
+    assert probe.status_code == missing.status_code == 404 and probe.json() == missing.json()  # alike
     investigator = get_user_model().objects.create_user(username="ines", email="ines@example.org")
     helpers.grant(_trial, investigator, Role.INVESTIGATOR)
     participant_unblind(participant=chatbot, reason="Clinical emergency", by=investigator)

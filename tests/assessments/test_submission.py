@@ -213,6 +213,11 @@ def test_refused_answers_that_cannot_be_scored_raise_nothing(baseline):
     assert not SafetyAlert.objects.exists()
 
 
+def test_a_draft_saved_before_item_9_raises_nothing(baseline):
+    draft_save(assessment=baseline, instrument_code="phq9", answers={"phq9_1": 2, "phq9_2": 1})
+    assert not SafetyAlert.objects.exists()  # item 9 not yet reached: no "item 9 left unanswered" alert
+
+
 def test_a_draft_with_a_risk_signal_alerts_once_even_when_it_is_then_submitted(baseline):
     draft_save(assessment=baseline, instrument_code="phq9", answers={"phq9_9": 1})
     alert = SafetyAlert.objects.get()
