@@ -81,11 +81,6 @@ class AssessmentOut(serializers.ModelSerializer[ScheduledAssessment]):
         return list(ResponseOut(list(latest.values()), many=True).data)
 
 
-def arm_specific_codes(trial: Any) -> set[str]:
-    """Instruments given to one arm only: seeing them would reveal the arm."""
-    return set(arm_specific(trial).codes)
-
-
 class AssessmentListView(ParticipantScopedMixin, APIView):
     @extend_schema(responses=AssessmentOut(many=True), tags=["assessments"])
     def get(self, request: Request, slug: str, pk: int) -> ApiResponse:
@@ -118,7 +113,7 @@ class ArmSpecificMixin(TrialScopedMixin):
         """Whether this reader may see the participant's answers to ``code``: always, unless the
         questionnaire is one arm's only and the reader does not see this participant's arm."""
         view = access.arm_view(self.roles, self.trial)
-        if view == ArmView.REAL or code not in arm_specific_codes(self.trial):
+        if view == ArmView.REAL or code not in arm_specific(self.trial).codes:
             return True
         participant = get_object_or_404(selectors.participant_list(trial=self.trial), pk=participant_id)
         return arm_visible(participant, view)
