@@ -272,9 +272,22 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# Logs: every handler redacts link tokens, API keys and credentials (config/logs.py); LOG_FORMAT=json writes
+# one JSON object per line. Django's own loggers are routed to the root, whose handler has the filter
+# (Django's defaults give django.server a handler of its own). Celery workers keep this configuration too
+# (config/celery.py).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "").strip().lower() or "plain"
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not a log format; use plain or json.")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_secrets": {"()": "config.logs.RedactSecrets"}},
+    "formatters": {"plain": {"format": "%(message)s"}, "json": {"()": "config.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_secrets"], "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+    },
 }

@@ -32,6 +32,7 @@ from django.utils.module_loading import import_string
 
 from participants.models import Channel, MessageStatus, OutboxMessage
 from trial import clock
+from trial.redaction import mask_phone, redact
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +165,11 @@ class SmsBackend(Protocol):
 
 
 class ConsoleSmsBackend:
-    """Writes SMS to the log (the default: no SMS provider configured)."""
+    """Writes SMS to the log (the default: no SMS provider configured), without what a log must not hold:
+    the number is cut to its last two digits and the participant's link token is taken out."""
 
     def send(self, *, to: str, body: str) -> None:
-        log.info("SMS to %s: %s", to, body)
+        log.info("SMS to %s: %s", mask_phone(to), redact(body))
 
 
 class LocmemSmsBackend:

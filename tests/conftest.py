@@ -1,10 +1,14 @@
 """Fixtures for the whole suite: a recruiting reference trial, one user per role (the personas),
-outsiders, API clients, and the guard that makes service-dependent tests fail under CI rather than skip.
+outsiders, API clients, the guard that makes service-dependent tests fail under CI rather than skip, and
+the watch that fails the run if any link token or API key issued in it was written to a log.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,11 +17,70 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from rest_framework.test import APIClient
 
+from assessments.services import links
 from config.celery import app as celery_app
+from participants.services import chatbot
 from tests import helpers
 from trial.models import Role, Trial
 
 STRICT = os.environ.get("CI", "").lower() in {"1", "true", "yes"} and not os.environ.get("TEST_EMBEDDED_ONLY")
+
+
+class _IssuedSecrets:
+    """Stands in for the ``secrets`` module where link tokens and chatbot keys are made, and keeps each one."""
+
+    def __init__(self) -> None:
+        self.issued: set[str] = set()
+
+    def token_urlsafe(self, nbytes: int | None = None) -> str:
+        token = secrets.token_urlsafe(nbytes)
+        self.issued.add(token)
+        return token
+
+
+class _WrittenLog(logging.Handler):
+    """On the root logger: for every record, what the configured handlers write (their filters and
+    formatter applied, as settings.LOGGING set them up), indexed by every 43-character URL-safe stretch in
+    it (a token is 43 such characters, so a token written anywhere is one of them)."""
+
+    WORD = re.compile(r"[A-Za-z0-9_-]{43,}")
+
+    def __init__(self, written_by: list[logging.Handler]) -> None:
+        super().__init__()
+        self.written_by = written_by
+        self.seen: dict[str, str] = {}
+        self.lines = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for handler in self.written_by:
+            if record.levelno < handler.level or not handler.filter(record):
+                continue
+            text = handler.format(record)
+            self.lines += 1
+            for word in self.WORD.findall(text):
+                for start in range(len(word) - 42):
+                    self.seen.setdefault(word[start : start + 43], text[:500])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_secret_in_any_log() -> Iterator[None]:
+    """Every link token and chatbot key issued during the session is looked for in every log line the
+    session's participant flows, pages, API calls and jobs wrote; one found fails the run."""
+    from django.conf import settings
+
+    root = logging.getLogger()
+    configured = [h for h in root.handlers if h.name in settings.LOGGING["handlers"]]
+    assert configured, "settings.LOGGING configured no handler on the root logger"
+    written = _WrittenLog(configured)
+    recorder = _IssuedSecrets()
+    root.addHandler(written)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(links, "secrets", recorder)
+        patch.setattr(chatbot, "secrets", recorder)
+        yield
+    root.removeHandler(written)
+    leaked = sorted(recorder.issued & written.seen.keys())
+    assert not leaked, f"{len(leaked)} issued secret(s) written to the log, e.g. {written.seen[leaked[0]]!r}"
 
 
 @pytest.fixture(autouse=True)
