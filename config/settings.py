@@ -202,6 +202,9 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25, low=1, high=65535)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+# Seconds an SMTP connection may wait for the server (connecting, and each reply) before the attempt fails
+# and the outbox retries it later. Web requests never wait for it (participants/messaging.py).
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10, low=1)
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "trials@localhost")
 

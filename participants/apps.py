@@ -6,8 +6,14 @@ class ParticipantsConfig(AppConfig):
     verbose_name = "Participants"
 
     def ready(self) -> None:
+        from django.core.signals import request_finished, request_started
+
+        from participants import messaging
         from participants.messaging import register_renderer
         from participants.services import safety, unblinding
+
+        request_started.connect(messaging.request_started, dispatch_uid="outbox-request-started")
+        request_finished.connect(messaging.deliver_after_response, dispatch_uid="outbox-after-response")
 
         register_renderer(safety.ALERT_KIND, safety.render_alert, retry_forever=True)
         register_renderer(unblinding.NOTICE_KIND, unblinding.render_unblinding_notice)

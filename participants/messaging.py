@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q
 from django.utils.module_loading import import_string
 
@@ -132,13 +133,77 @@ def outbox_enqueue_many(*, kind: str, messages: list[Outgoing], available_at: da
 
 
 def _kick_delivery() -> None:
-    """Ask a worker to deliver now. If the broker is down the request still succeeds: the sweep delivers."""
+    """Ask a worker to deliver now. If the broker is down the request still succeeds: the sweep delivers.
+    Without a broker (tasks run in-process) a web request never delivers itself: it leaves delivery for
+    after its response (``deliver_after_response``)."""
     from participants.tasks import deliver_outbox
 
+    if deliver_outbox.app.conf.task_always_eager and getattr(_request, "active", False):
+        _request.delivery_due = True
+        return
     try:
         deliver_outbox.delay()
     except Exception:  # the broker is down or unreachable; the next sweep sends it
         log.warning("Could not queue outbox delivery; the next sweep will send it.", exc_info=True)
+
+
+# Without a broker, what a web request queued is delivered after its response has gone, in one background
+# thread per process: a slow or hanging mail server (EMAIL_TIMEOUT bounds each attempt) must never hold a
+# participant's page, such as the crisis resources shown after PHQ-9 item 9, nor the worker that serves it.
+# What the thread does not send (the process ends, the send fails) stays in the outbox for the next sweep
+# (``manage.py run_scheduled``), as with a broker.
+_request = threading.local()
+_background_lock = threading.Lock()
+_background: threading.Thread | None = None
+_background_again = False
+
+
+def request_started(**kwargs: Any) -> None:
+    _request.active, _request.delivery_due = True, False
+
+
+def deliver_after_response(**kwargs: Any) -> None:
+    """On ``request_finished``: the response is sent; deliver what the request queued."""
+    global _background, _background_again
+    due = getattr(_request, "delivery_due", False)
+    _request.active, _request.delivery_due = False, False
+    if not due:
+        return
+    with _background_lock:
+        if _background is not None:  # the running thread delivers again before it stops
+            _background_again = True
+            return
+        _background = threading.Thread(target=_deliver_in_background, name="outbox-delivery", daemon=True)
+        _background.start()
+
+
+def _deliver_in_background() -> None:
+    global _background, _background_again
+    try:
+        while True:
+            with _background_lock:
+                _background_again = False
+            try:
+                outbox_deliver_due()
+            except Exception:
+                log.exception("Outbox delivery after a response failed; the next sweep will send what is due.")
+            with _background_lock:
+                if not _background_again:
+                    _background = None
+                    return
+    finally:
+        connections.close_all()
+
+
+def wait_for_background_delivery(timeout: float) -> bool:
+    """Wait until delivery started after a response has finished (tests, orderly shutdown). Returns
+    whether it did in time."""
+    with _background_lock:
+        thread = _background
+    if thread is not None:
+        thread.join(timeout)
+        return not thread.is_alive()
+    return True
 
 
 def _lease() -> timedelta:

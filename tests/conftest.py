@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 
 from assessments.services import links
 from config.celery import app as celery_app
+from participants import messaging
 from participants.services import chatbot
 from tests import helpers
 from trial.models import Role, Trial
@@ -111,6 +112,13 @@ def _tasks_in_process() -> Iterator[None]:
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _no_delivery_left_running() -> Iterator[None]:
+    """Delivery started after a response (no broker, a committed transaction) ends within its test."""
+    yield
+    assert messaging.wait_for_background_delivery(timeout=60), "outbox delivery after a response still runs"
 
 
 @pytest.fixture
