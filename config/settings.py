@@ -227,6 +227,11 @@ CRISIS_RESOURCES: list[dict[str, str]] = [
     {"name": "Emergency services", "action": "Call 911", "href": "tel:911"},
 ]
 
+# Health (GET /health/, config/health.py): the outbox's oldest due message may wait this long before the
+# status says "warn"; HEALTH_TOKEN, when set, lets monitoring read the checks (Authorization: Bearer ...).
+HEALTH_OUTBOX_LAG_MINUTES = env_int("HEALTH_OUTBOX_LAG_MINUTES", 15, low=1)
+HEALTH_TOKEN = os.environ.get("HEALTH_TOKEN", "")
+
 # Questionnaires: invitations and reminders go out at this local hour of the participant; reminders on
 # these days after a questionnaire opens, until it is completed or its window closes.
 ASSESSMENT_SEND_HOUR = env_int("ASSESSMENT_SEND_HOUR", 9, low=0, high=23)

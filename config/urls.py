@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from analysis import api as analysis_api
 from assessments import api as assessments_api
+from config import health
 from participants import api as participants_api
 from participants import api_chatbot, api_safety
 from trial import api as trial_api
@@ -66,6 +67,7 @@ api_v1: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("health/", health.health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

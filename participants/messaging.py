@@ -225,6 +225,20 @@ def outbox_due_ids(*, now: datetime | None = None, limit: int = 200) -> list[int
     return ids
 
 
+def outbox_oldest_due(*, now: datetime | None = None) -> datetime | None:
+    """Since when the longest-waiting message has been due and is still not sent (monitoring): a pending
+    row whose time has come, or a ``sending`` row whose worker died (due again when its lease ended).
+    Two queries on the partial indexes ``outbox_due`` and ``outbox_claimed``."""
+    now = now or clock.now()
+    pending = OutboxMessage.objects.filter(status=MessageStatus.PENDING, available_at__lte=now)
+    stale = OutboxMessage.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=now - _lease())
+    since = list(pending.order_by("available_at").values_list("available_at", flat=True)[:1])
+    claimed = stale.order_by("claimed_at").values_list("claimed_at", flat=True).first()
+    if claimed is not None:
+        since.append(claimed + _lease())
+    return min(since, default=None)
+
+
 class SmsBackend(Protocol):
     def send(self, *, to: str, body: str) -> None: ...
 

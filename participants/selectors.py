@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
-from participants.models import Consent, Participant
+from participants.models import AlertStatus, Consent, Participant, SafetyAlert
 from trial.models import ConsentDocument, Trial, TrialMembership
 
 
@@ -45,3 +46,10 @@ def members_to_notify(*, trial_id: int, roles: Iterable[str]) -> list[User]:
     """Active members of a trial holding any of ``roles`` who have an e-mail address, once each."""
     ids = TrialMembership.objects.filter(trial_id=trial_id, role__in=list(roles)).values("user_id")
     return list(User.objects.filter(pk__in=ids, is_active=True).exclude(email="").order_by("pk"))
+
+
+def oldest_unacknowledged_urgent_alert() -> datetime | None:
+    """When the oldest urgent safety alert nobody has acknowledged was raised, across trials (monitoring;
+    the partial index ``alert_open_urgent``)."""
+    alerts = SafetyAlert.objects.filter(status=AlertStatus.OPEN, urgent=True).order_by("raised_at")
+    return alerts.values_list("raised_at", flat=True).first()

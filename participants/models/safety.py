@@ -63,6 +63,10 @@ class SafetyAlert(models.Model):
                 fields=["escalate_at"], name="alert_to_escalate", condition=models.Q(status="open", escalated_at=None)
             ),
             models.Index(fields=["participant", "status"]),
+            # The health check's oldest unacknowledged urgent alert (config/health.py).
+            models.Index(
+                fields=["raised_at"], name="alert_open_urgent", condition=models.Q(status="open", urgent=True)
+            ),
         ]
 
     def __str__(self) -> str:
