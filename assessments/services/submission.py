@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 
+from assessments.instruments import UnknownInstrumentError, default_registry
 from assessments.models import AssessmentStatus, DraftAnswers, Response, ScheduledAssessment
 from assessments.scoring import SAFETY_FLAGS, ScoreResult, score_instrument
 from participants.models import AlertSource
@@ -93,18 +94,48 @@ def _raise_alerts(response: Response, score: ScoreResult, previous_flags: Iterab
     _alert(response.assessment, response.instrument_code, flags, details, suffix)
 
 
+def _watched_score(code: str, answers: Mapping[str, Any]) -> ScoreResult | None:
+    """The score of the items a flag watches (PHQ-9 item 9) alone, those answered with one of their values:
+    what answers that cannot be scored as a whole (another item wrong) still say. None if there are none."""
+    try:
+        instrument = default_registry().get(code)
+    except UnknownInstrumentError:
+        return None
+    watched: dict[str, int | float | None] = {}
+    for rule in instrument.flags:
+        value = answers.get(rule.item) if isinstance(answers, Mapping) else None
+        try:
+            score_instrument(code, {rule.item: value})
+        except ValueError:
+            continue
+        if value is not None:
+            watched[rule.item] = value
+    return score_instrument(code, watched) if watched else None
+
+
 def unrecorded_signal_raise(
-    *, assessment: ScheduledAssessment, instrument_code: str, answers: Mapping[str, Any], why: str
+    *,
+    assessment: ScheduledAssessment,
+    instrument_code: str,
+    answers: Mapping[str, Any],
+    why: str,
+    answered_only: bool = False,
 ) -> int:
     """Answers that were not recorded (a refused submission, a draft, an import that failed) still reach a
     clinician when they carry a risk signal: the alert is raised, saying why nothing was recorded. Answers
-    that cannot be scored raise nothing (they were refused for naming a wrong item or value). Returns how
-    many alerts were raised."""
+    that cannot be scored as a whole (an unknown item, a value not among an item's options) raise what the
+    safety items answered with one of their values say (PHQ-9 item 9 = 2 beside a wrong item 3), and
+    nothing for a safety item left out or itself wrong. ``answered_only`` leaves out the signal of a safety
+    item not answered (a page sent half done). Returns how many alerts were raised."""
     try:
-        score = score_instrument(instrument_code, _clean(answers))
+        score: ScoreResult | None = score_instrument(instrument_code, _clean(answers))
     except (ValueError, DomainError):
+        score, answered_only = _watched_score(instrument_code, answers), True
+    if score is None:
         return 0
     flags = _safety_flags(score.flags)
+    if answered_only:
+        flags -= {"safety_item_missing"}
     if not flags:
         return 0
     with transaction.atomic():

@@ -207,9 +207,22 @@ def test_a_second_different_submission_is_refused_but_a_new_risk_signal_in_it_al
     assert Response.objects.count() == 1  # nothing recorded: it needs a correction with a reason
 
 
-def test_refused_answers_that_cannot_be_scored_raise_nothing(baseline):
+def test_answers_refused_for_another_item_still_raise_a_valid_item_9(baseline):
     with pytest.raises(DomainError):
         response_submit(assessment=baseline, instrument_code="phq9", answers={**RISK, "phq9_3": 7}, source="api")
+    with pytest.raises(DomainError):
+        response_submit(assessment=baseline, instrument_code="phq9", answers={**RISK, "mood": "low"}, source="api")
+    alert = SafetyAlert.objects.get()  # one signal, one alert
+    assert (alert.flag, alert.details["recorded"]) == ("suicidal_ideation_severe", False)
+    assert not Response.objects.exists()
+
+
+@pytest.mark.parametrize("item9", [7, "2", None])
+def test_refused_answers_whose_item_9_is_wrong_or_left_out_raise_nothing(baseline, item9):
+    with pytest.raises(DomainError):
+        response_submit(
+            assessment=baseline, instrument_code="phq9", answers={**PHQ9, "phq9_3": 7, "phq9_9": item9}, source="api"
+        )
     assert not SafetyAlert.objects.exists()
 
 
