@@ -127,19 +127,38 @@ def unrecorded_signal_raise(
     safety items answered with one of their values say (PHQ-9 item 9 = 2 beside a wrong item 3), and
     nothing for a safety item left out or itself wrong. ``answered_only`` leaves out the signal of a safety
     item not answered (a page sent half done). Returns how many alerts were raised."""
+    return _unrecorded_alert(assessment, instrument_code, answers, why, answered_only=answered_only)
+
+
+def _unrecorded_alert(
+    assessment: ScheduledAssessment,
+    code: str,
+    answers: Mapping[str, Any],
+    why: str,
+    *,
+    answered_only: bool = False,
+    replacing: Response | None = None,
+) -> int:
+    # ``replacing``: a refused correction of that version raises only what it did not, under the key the
+    # correction would have had (one alert, whether it is then recorded or not).
     try:
-        score: ScoreResult | None = score_instrument(instrument_code, _clean(answers))
+        score: ScoreResult | None = score_instrument(code, _clean(answers))
     except (ValueError, DomainError):
-        score, answered_only = _watched_score(instrument_code, answers), True
+        score, answered_only = _watched_score(code, answers), True
     if score is None:
         return 0
     flags = _safety_flags(score.flags)
     if answered_only:
         flags -= {"safety_item_missing"}
+    suffix = ""
+    if replacing is not None:
+        flags -= set(replacing.flags or [])
+        suffix = f":v{replacing.version + 1}"
     if not flags:
         return 0
     with transaction.atomic():
-        return _alert(assessment, instrument_code, flags, {"recorded": False, "why": why, "total": score.total})
+        details = {"recorded": False, "why": why, "total": score.total}
+        return _alert(assessment, code, flags, details, suffix)
 
 
 def _store(
@@ -233,9 +252,25 @@ def _submit(
     return response
 
 
-@transaction.atomic
 def response_correct(*, response: Response, answers: Mapping[str, Any], reason: str, by: Actor) -> Response:
-    """Correct a response: a new version with the reason; the earlier versions stay as they were."""
+    """Correct a response: a new version with the reason; the earlier versions stay as they were. A
+    correction refused (no reason, a wrong answer, not the current version) still raises the alert a risk
+    signal new in it calls for."""
+    try:
+        return _correct(response=response, answers=answers, reason=reason, by=by)
+    except DomainError as refused:
+        current = (
+            Response.objects.filter(assessment_id=response.assessment_id, instrument_code=response.instrument_code)
+            .order_by("-version")
+            .first()
+        )
+        why = f"Refused correction: {refused.message}"
+        _unrecorded_alert(response.assessment, response.instrument_code, answers, why, replacing=current or response)
+        raise
+
+
+@transaction.atomic
+def _correct(*, response: Response, answers: Mapping[str, Any], reason: str, by: Actor) -> Response:
     if not reason.strip():
         raise DomainError("Give the reason for the correction.", field="reason")
     assessment = _lock(response.assessment)
