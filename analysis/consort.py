@@ -9,7 +9,9 @@ participants with a baseline and at least one post-baseline value of the primary
 population) and those excluded from it.
 
 Arms are written as their letters unless ``blinded=False``. A blinded flow leaves "received" empty: only
-the intervention arm uses the chatbot, so the count would tell which letter is which arm.
+the intervention arm uses the chatbot, so the count would tell which letter is which arm. For the same
+reason it leaves out a visit that only some arms have (one arm's questionnaires only): the other letter's
+boxes would be all zeros.
 
 The analysed population is per participant's own outcome when the plan has subgroups (the Therabot trial
 analyses PHQ-9 in those screened for MDD, GAD-Q-IV in those screened for GAD): pass
@@ -77,6 +79,8 @@ def consort_counts(
     }
     specific = arm_specific(trial) if blinded else None
     for visit in visits:
+        if specific is not None and visit.pk in specific.visits and not specific.shared.get(visit.pk):
+            continue  # only some arms have this visit (they alone are scheduled for it): its counts would tell
         per_arm: dict[str, dict[str, Any]] = {
             arm: {
                 "completed": 0,

@@ -4,6 +4,7 @@ the same code as the participant's pages, so scoring and safety alerts never dif
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.http import Http404
@@ -130,7 +131,16 @@ class SubmitView(ArmSpecificMixin, ParticipantScopedMixin, APIView):
             ScheduledAssessment.objects.only("pk"), pk=assessment_id, participant_id=pk, participant__trial=self.trial
         )
         data = SubmitIn(data=request.data)
-        data.is_valid(raise_exception=True)
+        if not data.is_valid():
+            # Refused for its body, the request may still carry answers: a risk signal in them is raised.
+            body = request.data if isinstance(request.data, Mapping) else {}
+            code, answers = body.get("instrument"), body.get("answers")
+            if isinstance(code, str) and isinstance(answers, Mapping):
+                why = f"Refused: {', '.join(data.errors)} not valid"
+                submission.unrecorded_signal_raise(
+                    assessment=assessment, instrument_code=code, answers=answers, why=why
+                )
+            raise serializers.ValidationError(data.errors)
         code = data.validated_data["instrument"]
         if not self._may_see(code, pk):  # as if the visit had no such questionnaire, whichever the arm
             visit = ScheduledAssessment.objects.select_related("visit").get(pk=assessment.pk).visit
@@ -147,7 +157,10 @@ class SubmitView(ArmSpecificMixin, ParticipantScopedMixin, APIView):
 
 class CorrectIn(serializers.Serializer[Any]):
     answers = serializers.DictField()
-    reason = serializers.CharField()
+    # Required, but checked by the service, which still raises a risk signal in answers it refuses.
+    reason = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Why the answers change (required)."
+    )
 
 
 class CorrectView(ArmSpecificMixin, APIView):

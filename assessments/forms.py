@@ -108,6 +108,17 @@ class QuestionnaireForm(forms.Form):
                     chosen[item.key] = option.value
         return chosen
 
+    def answers_given(self) -> dict[str, int | float]:
+        """The answers sent that are one of their item's options, whatever the rest of the page holds (a
+        question left out, another answer not an option): what a page that is not recorded still says."""
+        given: dict[str, int | float] = {}
+        for item in self.instrument.items:
+            raw = self.data.get(item.key)
+            for option in item.options:
+                if _value_key(option.value) == raw:
+                    given[item.key] = option.value
+        return given
+
     def questions(self) -> list[Question]:
         questions = []
         for item in self.instrument.items:

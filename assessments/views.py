@@ -8,7 +8,8 @@ suicidal-ideation flag the pages of the visit show them at the top, as an alert.
 
 A participant never sees an error page: a bad, expired or closed link gets a friendly page with 404 or
 410, a second, different submission a friendly 409. Pages never show the arm, contact details or anybody
-else's data.
+else's data. Answers that are not recorded (sent through a link that expired, to a visit that closed, on a
+page with a question left out) still raise the alert a risk signal in them calls for.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from assessments.models import (
 )
 from assessments.services import links
 from assessments.services.scheduling import participant_tz
-from assessments.services.submission import draft_save, response_submit
+from assessments.services.submission import draft_save, response_submit, unrecorded_signal_raise
 from trial.errors import Conflict, DomainError
 from trial.models import Trial
 
@@ -181,17 +182,36 @@ class Visit:
         return self.page_url(code) if code else self.overview_url()
 
 
-def _open_visit(request: HttpRequest, token: str) -> Visit | HttpResponse:
+def _open_visit(request: HttpRequest, token: str, *, posted: str | None = None) -> Visit | HttpResponse:
+    """The visit behind a link, or the friendly page saying why it cannot be used. ``posted`` names the
+    questionnaire whose answers were sent: a visit that cannot take them records nothing, but a risk signal
+    in them still reaches a clinician."""
     link = links.link_resolve(token=token)
     if link is None:
-        return problem(request, "expired" if links.link_known(token=token) else "invalid")
+        expired = links.link_find(token=token)
+        if expired is None:
+            return problem(request, "invalid")  # the token is nobody's: there is nobody to raise a signal for
+        if posted is not None:
+            _unrecorded_signal(request, expired.assessment, posted, "Refused: the link had expired")
+        return problem(request, "expired")
     visit = Visit(token=token, link=link)
     status = visit.assessment.status
-    if status in (AssessmentStatus.MISSED, AssessmentStatus.CANCELLED):
-        return problem(request, "closed", visit=visit)
-    if status == AssessmentStatus.SCHEDULED:
-        return problem(request, "not_open", visit=visit)
+    if status in (AssessmentStatus.MISSED, AssessmentStatus.CANCELLED, AssessmentStatus.SCHEDULED):
+        if posted is not None:
+            _unrecorded_signal(request, visit.assessment, posted, f"Refused: the visit is {status}")
+        return problem(request, "not_open" if status == AssessmentStatus.SCHEDULED else "closed", visit=visit)
     return visit
+
+
+def _unrecorded_signal(request: HttpRequest, assessment: ScheduledAssessment, code: str, why: str) -> None:
+    """Answers sent on a page that is not recorded still raise the alert a risk signal in them calls for:
+    a safety item answered with one of its options, whatever the rest of the page holds. A safety item left
+    out raises nothing here: the page asks for it again."""
+    instrument = _instrument(code) if code in assessment.instruments else None
+    if instrument is None:
+        return
+    answers = QuestionnaireForm(request.POST, instrument=instrument).answers_given()
+    unrecorded_signal_raise(assessment=assessment, instrument_code=code, answers=answers, why=why, answered_only=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -281,7 +301,7 @@ def visit_overview(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def questionnaire(request: HttpRequest, token: str, code: str) -> HttpResponse:
-    visit = _open_visit(request, token)
+    visit = _open_visit(request, token, posted=code if request.method == "POST" else None)
     if isinstance(visit, HttpResponse):
         return visit
     instrument = _instrument(code) if code in visit.codes else None
@@ -299,9 +319,13 @@ def questionnaire(request: HttpRequest, token: str, code: str) -> HttpResponse:
     return _questionnaire_page(request, visit, instrument, form)
 
 
+INVALID_PAGE = "Refused: the page had a question left out or an answer not among its options"
+
+
 def _submit(request: HttpRequest, visit: Visit, instrument: Instrument) -> HttpResponse:
     form = QuestionnaireForm(request.POST, instrument=instrument)
     if not form.is_valid():
+        _unrecorded_signal(request, visit.assessment, instrument.code, INVALID_PAGE)
         return _questionnaire_page(request, visit, instrument, form, status=400)
     try:
         # The service decides a repeat: the same answers again return the response already recorded.
@@ -328,10 +352,12 @@ def _save_draft(request: HttpRequest, visit: Visit, instrument: Instrument) -> H
         return HttpResponseRedirect(visit.overview_url())  # already kept in full; nothing to save
     form = QuestionnaireForm(request.POST, instrument=instrument, require_answers=False)
     if not form.is_valid():
+        _unrecorded_signal(request, visit.assessment, instrument.code, INVALID_PAGE)
         return _questionnaire_page(request, visit, instrument, form, status=400)
     try:
         draft_save(assessment=visit.assessment, instrument_code=instrument.code, answers=form.answers())
     except DomainError as exc:
+        _unrecorded_signal(request, visit.assessment, instrument.code, f"Refused: {exc.message}")
         if exc.code == "not_open":
             return problem(request, "closed", visit=visit)
         logger.warning("Draft of %s refused: %s", instrument.code, exc.message)
@@ -372,5 +398,17 @@ def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """A form sent without its CSRF cookie (cookies blocked, a page left open for days): a friendly page.
-    Meant for ``CSRF_FAILURE_VIEW``; it shows nothing of the visit, as the request proved nothing."""
+    Meant for ``CSRF_FAILURE_VIEW``; it shows nothing of the visit, as the request proved nothing. The
+    answers are not recorded, but a risk signal in them is raised: the link in the address names the
+    participant as surely as on any other page (the cookie guards against other sites, which lack the link)."""
+    if request.method == "POST":
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            match = None
+        if match is not None and match.func is questionnaire:
+            link = links.link_find(token=match.kwargs["token"])
+            if link is not None:
+                why = "Refused: the form came without its cookie"
+                _unrecorded_signal(request, link.assessment, match.kwargs["code"], why)
     return problem(request, "csrf")

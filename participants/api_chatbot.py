@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -123,7 +124,11 @@ class CrisisFlagView(ChatbotView):
     @extend_schema(request=CrisisFlagIn, responses={201: CrisisFlagOut, 200: CrisisFlagOut}, tags=["chatbot"])
     def post(self, request: Request, slug: str) -> Response:
         data = CrisisFlagIn(data=request.data)
-        data.is_valid(raise_exception=True)
+        if not data.is_valid():
+            if isinstance(request.data, Mapping):  # a crisis all the same, if the body says whose
+                why = f"Refused: {', '.join(data.errors)} not valid"
+                chatbot.crisis_flag_refused(trial=self.trial(request), body=request.data, why=why)
+            raise serializers.ValidationError(data.errors)
         values = dict(data.validated_data)
         alert, _ = chatbot.crisis_flag_record(trial=self.trial(request), study_id=values.pop("participant"), **values)
         body = {"alert": alert.pk if alert else None, "duplicate": alert is None}

@@ -10,6 +10,8 @@
 - A send that fails goes back to pending with back-off; after ``OUTBOX_MAX_ATTEMPTS`` it is failed,
   except for kinds registered with ``retry_forever`` (safety alerts and their escalations): those are
   retried every few minutes until they go, with an error in the log at each failure past the limit.
+- A message its renderer can never render (``Undeliverable``: the recipient has no address, what it is
+  about is gone) is failed at once, whatever its kind, with an error in the log: retrying changes nothing.
 - A worker that dies between the send and the mark leaves a ``sending`` row that is sent again when its
   lease expires: nothing is dropped. Every attempt carries the same Message-ID, so mail systems can
   drop that rare duplicate.
@@ -43,6 +45,11 @@ class Rendered:
     to: str
     subject: str
     body: str
+
+
+class Undeliverable(Exception):
+    """Raised by a renderer for a message that can never be rendered, however often it is tried (its
+    recipient has no address, what it is about no longer exists). Any other exception counts as passing."""
 
 
 # kind -> renderer(message) -> Rendered, or None to cancel the message.
@@ -300,6 +307,10 @@ def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
             mine.update(status=MessageStatus.CANCELLED, claim_id=None)
             return "cancelled"
         _send(message, rendered)
+    except Undeliverable as exc:
+        mine.update(status=MessageStatus.FAILED, claim_id=None, last_error=f"{type(exc).__name__}: {exc}"[:2000])
+        log.error("Outbox message %s (%s) can never be sent; failed: %s", message.pk, message.kind, exc)
+        return "failed"
     except Exception as exc:
         attempts = message.attempts
         forever = message.kind in _retried_forever

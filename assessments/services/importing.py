@@ -1,6 +1,8 @@
 """Importing responses from a file: every row checked, all or nothing, every problem reported with its
 row. Rows go through response_submit, so an import scores and raises safety alerts like any other path;
-a file refused for its errors writes nothing, but its rows' risk signals still raise their alerts.
+a file refused for its errors writes nothing, but its rows' risk signals still raise their alerts (each row
+read as far as it can be: a stray column, a cell that is not a number, a wrong item or header, keep no
+readable PHQ-9 item 9 from its clinician).
 
 Layout (CSV, UTF-8, header row): ``participant_id, visit, instrument`` and then one column per item key
 (``phq9_1`` ...). A blank cell is an unanswered item. A file may hold several instruments, each row
@@ -38,7 +40,21 @@ class ImportReport:
 
 def _number(raw: str) -> int | float:
     value = Decimal(raw.strip())
+    if not value.is_finite():
+        raise InvalidOperation(raw)
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _cell(raw: str) -> int | float | str:
+    """A cell as a number, or as written when it is not one."""
+    try:
+        return _number(raw)
+    except InvalidOperation:
+        return raw.strip()
+
+
+def _text(row: dict[str, Any], column: str) -> str:
+    return (row.get(column) or "").strip()  # None when the row is shorter than the header
 
 
 def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -58,45 +74,80 @@ class ImportFailed(DomainError):
         super().__init__(f"{len(report.errors)} problem(s); nothing was imported.")
 
 
+def _signals(trial: Trial, rows: list[dict[str, Any]], owner: dict[str, str], why: str) -> None:
+    """Raise the alerts of a file that is not imported: each row read as far as it can be (its visit, each
+    instrument's filled cells), whatever was wrong with it or with the file. A row of a visit that cannot be
+    found names nobody's answers and raises nothing. Cells of another instrument than the row's raise only
+    what they answer, never "item 9 left unanswered"."""
+    for number, row in enumerate(rows, start=2):
+        assessment = (
+            ScheduledAssessment.objects.filter(
+                participant__trial=trial,
+                participant__study_id=_text(row, "participant_id"),
+                visit__code=_text(row, "visit"),
+            )
+            .select_related("participant", "visit")
+            .first()
+        )
+        if assessment is None:
+            continue
+        declared = _text(row, "instrument")
+        by_code: dict[str, dict[str, Any]] = {declared: {}} if declared in owner.values() else {}
+        for key, raw in row.items():
+            if isinstance(key, str) and key in owner and isinstance(raw, str) and raw.strip():
+                by_code.setdefault(owner[key], {})[key] = _cell(raw)
+        for code, answers in by_code.items():
+            unrecorded_signal_raise(
+                assessment=assessment,
+                instrument_code=code,
+                answers=answers,
+                why=f"In {why} (row {number})",
+                answered_only=code != declared,
+            )
+
+
 def responses_import(*, trial: Trial, path: Path, by: Actor, source: str = ResponseSource.IMPORT) -> ImportReport:
     """Import a file into open visits of the trial. Raises ImportFailed (with every problem) and writes
-    nothing if any row is wrong."""
+    nothing if any row is wrong; a risk signal in a row that can be read still raises its alert."""
     registry = default_registry()
     header, rows = _rows(path)
     missing = [c for c in REQUIRED if c not in header]
-    if missing:
+    if missing:  # a row cannot be said to be whose, at which visit
         raise DomainError(f"{path.name}: missing column(s) {', '.join(missing)}.", field="file")
-    known_items = {item.key for instrument in registry.all() for item in instrument.items}
-    unknown = [c for c in header if c not in REQUIRED and c not in known_items]
+    owner = {item.key: instrument.code for instrument in registry.all() for item in instrument.items}
+    unknown = [c for c in header if c not in REQUIRED and c not in owner]
     if unknown:
+        _signals(trial, rows, owner, f"{path.name}, not imported: column(s) {', '.join(unknown)} are not item keys")
         raise DomainError(
             f"{path.name}: column(s) {', '.join(unknown)} are not item keys of any instrument.", field="file"
         )
     report = ImportReport()
-    seen: list[tuple[ScheduledAssessment, str, dict[str, Any]]] = []  # every row's answers, for the alerts
     with transaction.atomic():
         for number, row in enumerate(rows, start=2):  # row 1 is the header
             report.rows += 1
             where = f"row {number}"
             try:
-                instrument = registry.get(row["instrument"].strip())
+                if None in row:
+                    raise DomainError("more cells than the header has columns")
+                instrument = registry.get(_text(row, "instrument"))
                 assessment = (
                     ScheduledAssessment.objects.filter(
                         participant__trial=trial,
-                        participant__study_id=row["participant_id"].strip(),
-                        visit__code=row["visit"].strip(),
+                        participant__study_id=_text(row, "participant_id"),
+                        visit__code=_text(row, "visit"),
                     )
                     .select_related("participant", "visit")
                     .first()
                 )
                 if assessment is None:
-                    raise DomainError(f"no visit {row['visit']!r} scheduled for participant {row['participant_id']!r}")
+                    raise DomainError(
+                        f"no visit {_text(row, 'visit')!r} scheduled for participant {_text(row, 'participant_id')!r}"
+                    )
                 own = {item.key for item in instrument.items}
                 stray = [k for k, v in row.items() if k not in REQUIRED and k not in own and (v or "").strip()]
                 if stray:
                     raise DomainError(f"{', '.join(stray)} filled in, but the row is for {instrument.code}")
                 answers = {key: _number(row[key]) for key in own if (row.get(key) or "").strip()}
-                seen.append((assessment, instrument.code, answers))
                 with transaction.atomic():
                     before = assessment.responses.count()
                     response_submit(
@@ -107,7 +158,7 @@ def responses_import(*, trial: Trial, path: Path, by: Actor, source: str = Respo
                     else:
                         report.unchanged += 1
             except UnknownInstrumentError:
-                report.errors.append(f"{where}: unknown instrument {row['instrument']!r}")
+                report.errors.append(f"{where}: unknown instrument {_text(row, 'instrument')!r}")
             except InvalidOperation:
                 report.errors.append(f"{where}: a value is not a number")
             except DomainError as exc:
@@ -124,8 +175,6 @@ def responses_import(*, trial: Trial, path: Path, by: Actor, source: str = Respo
             )
     if report.errors:
         # Nothing of the file was written, but a risk signal in it must still reach a clinician.
-        why = f"In {path.name}, not imported: the file had {len(report.errors)} error(s)"
-        for assessment, code, answers in seen:
-            unrecorded_signal_raise(assessment=assessment, instrument_code=code, answers=answers, why=why)
+        _signals(trial, rows, owner, f"{path.name}, not imported: the file had {len(report.errors)} error(s)")
         raise ImportFailed(report)
     return report

@@ -34,6 +34,18 @@ def link_known(*, token: str) -> bool:
     return AccessLink.objects.filter(token_hash=_digest(token)).exists()
 
 
+def link_find(*, token: str) -> AccessLink | None:
+    """The link behind a token, expired or not: answers sent through a link that expired are not recorded,
+    but it still says whose they are, so a risk signal in them can reach a clinician."""
+    if not token or len(token) > 100:
+        return None
+    return (
+        AccessLink.objects.select_related("assessment__participant", "assessment__visit")
+        .filter(token_hash=_digest(token))
+        .first()
+    )
+
+
 def link_resolve(*, token: str) -> AccessLink | None:
     """The link behind a token, or None if the token is unknown or expired."""
     if not token or len(token) > 100:

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import transaction
 
+from assessments.instruments import UnknownInstrumentError, default_registry
 from assessments.models import AssessmentStatus, DraftAnswers, Response, ScheduledAssessment
 from assessments.scoring import SAFETY_FLAGS, ScoreResult, score_instrument
 from participants.models import AlertSource
@@ -93,22 +94,71 @@ def _raise_alerts(response: Response, score: ScoreResult, previous_flags: Iterab
     _alert(response.assessment, response.instrument_code, flags, details, suffix)
 
 
+def _watched_score(code: str, answers: Mapping[str, Any]) -> ScoreResult | None:
+    """The score of the items a flag watches (PHQ-9 item 9) alone, those answered with one of their values:
+    what answers that cannot be scored as a whole (another item wrong) still say. None if there are none."""
+    try:
+        instrument = default_registry().get(code)
+    except UnknownInstrumentError:
+        return None
+    watched: dict[str, int | float | None] = {}
+    for rule in instrument.flags:
+        value = answers.get(rule.item) if isinstance(answers, Mapping) else None
+        try:
+            score_instrument(code, {rule.item: value})
+        except ValueError:
+            continue
+        if value is not None:
+            watched[rule.item] = value
+    return score_instrument(code, watched) if watched else None
+
+
 def unrecorded_signal_raise(
-    *, assessment: ScheduledAssessment, instrument_code: str, answers: Mapping[str, Any], why: str
+    *,
+    assessment: ScheduledAssessment,
+    instrument_code: str,
+    answers: Mapping[str, Any],
+    why: str,
+    answered_only: bool = False,
 ) -> int:
     """Answers that were not recorded (a refused submission, a draft, an import that failed) still reach a
     clinician when they carry a risk signal: the alert is raised, saying why nothing was recorded. Answers
-    that cannot be scored raise nothing (they were refused for naming a wrong item or value). Returns how
-    many alerts were raised."""
+    that cannot be scored as a whole (an unknown item, a value not among an item's options) raise what the
+    safety items answered with one of their values say (PHQ-9 item 9 = 2 beside a wrong item 3), and
+    nothing for a safety item left out or itself wrong. ``answered_only`` leaves out the signal of a safety
+    item not answered (a page sent half done). Returns how many alerts were raised."""
+    return _unrecorded_alert(assessment, instrument_code, answers, why, answered_only=answered_only)
+
+
+def _unrecorded_alert(
+    assessment: ScheduledAssessment,
+    code: str,
+    answers: Mapping[str, Any],
+    why: str,
+    *,
+    answered_only: bool = False,
+    replacing: Response | None = None,
+) -> int:
+    # ``replacing``: a refused correction of that version raises only what it did not, under the key the
+    # correction would have had (one alert, whether it is then recorded or not).
     try:
-        score = score_instrument(instrument_code, _clean(answers))
+        score: ScoreResult | None = score_instrument(code, _clean(answers))
     except (ValueError, DomainError):
+        score, answered_only = _watched_score(code, answers), True
+    if score is None:
         return 0
     flags = _safety_flags(score.flags)
+    if answered_only:
+        flags -= {"safety_item_missing"}
+    suffix = ""
+    if replacing is not None:
+        flags -= set(replacing.flags or [])
+        suffix = f":v{replacing.version + 1}"
     if not flags:
         return 0
     with transaction.atomic():
-        return _alert(assessment, instrument_code, flags, {"recorded": False, "why": why, "total": score.total})
+        details = {"recorded": False, "why": why, "total": score.total}
+        return _alert(assessment, code, flags, details, suffix)
 
 
 def _store(
@@ -202,9 +252,25 @@ def _submit(
     return response
 
 
-@transaction.atomic
 def response_correct(*, response: Response, answers: Mapping[str, Any], reason: str, by: Actor) -> Response:
-    """Correct a response: a new version with the reason; the earlier versions stay as they were."""
+    """Correct a response: a new version with the reason; the earlier versions stay as they were. A
+    correction refused (no reason, a wrong answer, not the current version) still raises the alert a risk
+    signal new in it calls for."""
+    try:
+        return _correct(response=response, answers=answers, reason=reason, by=by)
+    except DomainError as refused:
+        current = (
+            Response.objects.filter(assessment_id=response.assessment_id, instrument_code=response.instrument_code)
+            .order_by("-version")
+            .first()
+        )
+        why = f"Refused correction: {refused.message}"
+        _unrecorded_alert(response.assessment, response.instrument_code, answers, why, replacing=current or response)
+        raise
+
+
+@transaction.atomic
+def _correct(*, response: Response, answers: Mapping[str, Any], reason: str, by: Actor) -> Response:
     if not reason.strip():
         raise DomainError("Give the reason for the correction.", field="reason")
     assessment = _lock(response.assessment)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -117,6 +120,36 @@ def crisis_flag_record(
         },
     )
     return alert, participant
+
+
+@transaction.atomic
+def crisis_flag_refused(*, trial: Trial, body: Mapping[str, Any], why: str) -> SafetyAlert | None:
+    """A crisis flag refused for its body (a time that is not one, an unknown severity) is a crisis all the
+    same: when the body names a participant of the trial, the urgent alert is raised, not recorded as sent,
+    with the fields as given. The same event (its event_id, else the same body) raises one alert. A body
+    that names nobody raises nothing."""
+    study_id = body.get("participant")
+    participant = (
+        Participant.objects.filter(trial=trial, study_id=study_id.strip()).first()
+        if isinstance(study_id, str)
+        else None
+    )
+    if participant is None:
+        return None
+    event_id = body.get("event_id")
+    if isinstance(event_id, str) and 0 < len(event_id.strip()) <= 100:
+        event = event_id.strip()
+    else:
+        event = "body:" + hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    given = {name: str(body.get(name, ""))[:1000] for name in ("event_id", "detected_at", "severity", "summary")}
+    return safety_alert_raise(
+        participant=participant,
+        source=AlertSource.CHATBOT,
+        flag="crisis_language",
+        urgent=True,
+        dedupe_key=f"chatbot:{trial.pk}:{event}",
+        details={**given, "recorded": False, "why": why},
+    )
 
 
 @dataclass(frozen=True)

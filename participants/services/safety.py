@@ -10,8 +10,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
-from participants.messaging import Rendered, outbox_enqueue
-from participants.models import AlertStatus, OutboxMessage, Participant, RiskLevel, SafetyAlert
+from participants.messaging import Rendered, Undeliverable, outbox_enqueue
+from participants.models import AlertStatus, MessageStatus, OutboxMessage, Participant, RiskLevel, SafetyAlert
 from participants.selectors import members_to_notify
 from trial import clock
 from trial.audit import Actor, actor_user, audit_record
@@ -216,10 +216,20 @@ def _alert_link(alert: SafetyAlert) -> str:
 
 
 def render_alert(message: OutboxMessage) -> Rendered | None:
-    alert = SafetyAlert.objects.select_related("participant__trial").get(pk=message.context["alert"])
-    if message.user is None or not message.user.email:
-        raise LookupError(f"Outbox message {message.pk} has no staff recipient with an e-mail address.")
+    """The alert's e-mail to one member. One that can never be written is Undeliverable (failed at once, not
+    retried for ever). When that leaves nobody told of the alert, it escalates at once to every clinical role
+    of the trial, rather than once nobody acknowledged it in time."""
+    alert = SafetyAlert.objects.select_related("participant__trial").filter(pk=message.context["alert"]).first()
+    if alert is None:
+        raise Undeliverable(f"Safety alert {message.context['alert']} no longer exists.")
     escalation = message.kind == ESCALATION_KIND
+    if message.user is None or not message.user.email:
+        others = OutboxMessage.objects.filter(kind=ALERT_KIND, context__alert=alert.pk).exclude(pk=message.pk)
+        if not escalation and not others.exclude(status__in=[MessageStatus.FAILED, MessageStatus.CANCELLED]).exists():
+            SafetyAlert.objects.filter(pk=alert.pk, status=AlertStatus.OPEN, escalated_at=None).update(
+                escalate_at=clock.now()
+            )
+        raise Undeliverable(f"Outbox message {message.pk} has no staff recipient with an e-mail address.")
     if escalation and alert.status != AlertStatus.OPEN:
         return None  # acknowledged since the escalation was queued
     trial = alert.participant.trial

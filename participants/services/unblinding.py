@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from participants.messaging import Rendered, outbox_enqueue
+from participants.messaging import Rendered, Undeliverable, outbox_enqueue
 from participants.models import Allocation, EmergencyUnblinding, OutboxMessage, Participant
 from participants.selectors import members_to_notify
 from trial.audit import Actor, actor_user, audit_record
@@ -46,11 +46,15 @@ def participant_unblind(*, participant: Participant, reason: str, by: Actor) -> 
 
 
 def render_unblinding_notice(message: OutboxMessage) -> Rendered | None:
-    unblinding = EmergencyUnblinding.objects.select_related("participant__trial", "by").get(
-        pk=message.context["unblinding"]
+    unblinding = (
+        EmergencyUnblinding.objects.select_related("participant__trial", "by")
+        .filter(pk=message.context["unblinding"])
+        .first()
     )
+    if unblinding is None:
+        raise Undeliverable(f"Emergency unblinding {message.context['unblinding']} no longer exists.")
     if message.user is None or not message.user.email:
-        raise LookupError(f"Outbox message {message.pk} has no staff recipient with an e-mail address.")
+        raise Undeliverable(f"Outbox message {message.pk} has no staff recipient with an e-mail address.")
     trial = unblinding.participant.trial
     # The arm is not in the message: e-mail travels further than the platform's access rules.
     return Rendered(

@@ -93,3 +93,24 @@ def test_an_arm_without_chatbot_use_has_not_received_it(trial):
     flow = consort_counts(trial, instrument="phq9", blinded=False)
     assert flow["allocation"]["waitlist"]["received"] == flow["allocation"]["waitlist"]["allocated"]
     assert flow["allocation"].get("chatbot", {"received": 0})["received"] == 0
+
+
+def test_a_visit_that_only_one_arm_has_is_not_in_the_blinded_flow(db):
+    from analysis.report.consort import consort_diagram
+    from trial.templates import read_template
+
+    visits = read_template("therabot")["visits"] + [
+        {"code": "week6", "name": "Week 6 (chatbot arm)", "week": 6, "anchor": "randomization", "offset_days": 42,
+         "window_before_days": 3, "window_after_days": 7, "instruments": [{"code": "waisr", "arm": "chatbot"}]},
+    ]  # fmt: skip
+    trial = helpers.open_reference_trial(slug="onearm", study_id_prefix="OA", visits=visits)
+    people = [helpers.randomized(trial) for _ in range(6)]
+    assert {p.allocation.arm.code for p in people} == {"chatbot", "waitlist"}
+    # Only the chatbot arm is scheduled for week 6: its letter would show counts, the other's all zeros.
+    flow = consort_counts(trial, instrument="phq9")
+    assert [v["visit"] for v in flow["follow_up"]] == ["week4", "week8"]
+    assert "Week 6" not in consort_diagram(flow)
+    unblinded = consort_counts(trial, instrument="phq9", blinded=False)
+    week6 = next(v for v in unblinded["follow_up"] if v["visit"] == "week6")
+    chatbot = sum(p.allocation.arm.code == "chatbot" for p in people)
+    assert (week6["arms"]["chatbot"]["pending"], week6["arms"]["waitlist"]["pending"]) == (chatbot, 0)

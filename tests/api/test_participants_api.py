@@ -289,3 +289,28 @@ def test_submitting_through_the_api_is_scoped_and_costs_a_fixed_number_of_statem
     # every questionnaire (nothing grows with what was answered before); the last adds the completion.
     assert len(set(counts[:-1])) == 1 and counts[-1] == counts[0] + 1
     assert counts[0] <= 9, counts
+
+
+def test_a_submission_or_correction_refused_for_its_body_still_raises_item_9(api, coordinator, clinician, trial):
+    from assessments.models import ScheduledAssessment
+    from participants.models import SafetyAlert
+
+    participant = helpers.enrolled(trial)
+    baseline = ScheduledAssessment.objects.get(participant=participant)
+    client = api(coordinator)
+    url = f"{BASE}/participants/{participant.pk}/assessments/{baseline.pk}/responses/"
+    risk = {**helpers.lowest_answers("phq9"), "phq9_9": 3}
+    refused = client.post(url, {"instrument": "phq9", "answers": risk, "source": "fax"}, format="json")
+    assert refused.status_code == 400 and "source" in refused.json()
+    alert = SafetyAlert.objects.get()
+    assert (alert.flag, alert.details["recorded"]) == ("suicidal_ideation_severe", False)
+    for body in ({"instrument": 9, "answers": risk}, {"instrument": "phq9", "answers": [3]}, ["phq9"]):
+        assert client.post(url, body, format="json").status_code == 400  # nothing to read: nothing raised
+    recorded = client.post(url, {"instrument": "phq9", "answers": helpers.lowest_answers("phq9")}, format="json")
+    correction = f"{BASE}/responses/{recorded.json()['id']}/corrections/"
+    refused = client.post(correction, {"answers": {**helpers.lowest_answers("phq9"), "phq9_9": 1}}, format="json")
+    assert refused.status_code == 400 and "reason" in json.dumps(refused.json())
+    assert sorted(SafetyAlert.objects.values_list("flag", "details__recorded")) == [
+        ("suicidal_ideation", False),
+        ("suicidal_ideation_severe", False),
+    ]

@@ -90,3 +90,53 @@ def test_a_refused_file_writes_nothing_but_its_risk_signals_still_alert(tmp_path
     alert = SafetyAlert.objects.get()
     assert (alert.participant, alert.flag, alert.urgent) == (participant, "suicidal_ideation_severe", True)
     assert alert.details["recorded"] is False and "paper_forms.csv, not imported" in alert.details["why"]
+
+
+def _alerts():
+    return sorted(SafetyAlert.objects.values_list("participant__study_id", "flag", "details__recorded"))
+
+
+def test_a_row_refused_before_its_answers_were_read_still_raises_its_item_9(tmp_path, trial, clinician, capsys):
+    people = [helpers.enrolled(trial) for _ in range(5)]
+    ids = [p.study_id for p in people]
+    path = _csv(
+        tmp_path,
+        f"{ids[0]},baseline,phq9,0,0,0,0,0,0,0,0,2,,1,,,,,,",  # gad7_1 filled on a PHQ-9 row
+        f"{ids[1]},baseline,phq9,0,0,x,0,0,0,0,0,3,,,,,,,,",  # a cell that is not a number
+        f"{ids[2]},baseline,phq9,0,0,9,0,0,0,0,0,1,,,,,,,,",  # item 3 is not one of its values
+        f"{ids[3]},baseline,gad7,,,,,,,,,2,,1,1,1,1,1,1,1",  # a PHQ-9 item 9 on a GAD-7 row
+        f"{ids[4]},baseline,phq9,0,0,0,0,0,0,0,0,Infinity,,,,,,,,",  # item 9 unreadable: nothing to raise
+        "TB-9999,baseline,phq9,0,0,0,0,0,0,0,0,3,,,,,,,,",  # nobody's
+        f"{ids[4]},baseline",  # a short row
+        f"{ids[4]},baseline,phq9,0,0,0,0,0,0,0,0,0,,,,,,,,,,",  # a long one
+    )
+    with pytest.raises(CommandError, match="8 problem"):
+        call_command("import_responses", str(path), "--trial", "therabot")
+    err = capsys.readouterr().err
+    assert "row 8: " in err and "row 9: more cells than the header has columns" in err
+    assert not Response.objects.exists()
+    assert _alerts() == [
+        (ids[0], "suicidal_ideation", False),
+        (ids[1], "suicidal_ideation_severe", False),
+        (ids[2], "suicidal_ideation", False),
+        (ids[3], "suicidal_ideation", False),
+    ]
+
+
+def test_a_file_refused_for_its_header_still_raises_its_rows_item_9(tmp_path, trial, clinician):
+    participant = helpers.enrolled(trial)
+    path = tmp_path / "x.csv"
+    path.write_text(f"participant_id,visit,instrument,phq9_9,mood\n{participant.study_id},baseline,phq9,3,low\n")
+    with pytest.raises(CommandError, match="mood are not item keys"):
+        call_command("import_responses", str(path), "--trial", "therabot")
+    alert = SafetyAlert.objects.get()
+    assert (alert.participant, alert.flag, alert.details["recorded"]) == (
+        participant,
+        "suicidal_ideation_severe",
+        False,
+    )
+    assert "x.csv, not imported" in alert.details["why"]
+    path.write_text(f"participant_id,phq9_9\n{participant.study_id},3\n")  # no visit: nobody's answers to a visit
+    with pytest.raises(CommandError, match="missing column"):
+        call_command("import_responses", str(path), "--trial", "therabot")
+    assert SafetyAlert.objects.count() == 1

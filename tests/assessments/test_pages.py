@@ -394,3 +394,67 @@ def test_the_link_remembers_its_last_use_to_the_minute(client: Client, url: str,
         clock_at["now"] = start + timedelta(seconds=61)
         client.get(url)
         assert AccessLink.objects.get(pk=link.pk).last_used_at == start + timedelta(seconds=61)
+
+
+def _unrecorded_alert(participant: Any) -> SafetyAlert:
+    alert = SafetyAlert.objects.get(participant=participant)
+    assert alert.details["recorded"] is False
+    return alert
+
+
+@pytest.mark.parametrize("refusal", ["expired", "cancelled", "missed"])
+def test_a_risk_signal_sent_where_the_page_is_refused_still_raises_its_alert(client, url, participant, refusal):
+    if refusal == "expired":  # the window closed while the page was open
+        AccessLink.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    elif refusal == "cancelled":
+        services.participant_withdraw(participant=participant, reason="Moved away", by=None)
+    else:
+        close_due(now=ScheduledAssessment.objects.get(participant=participant, visit__code="baseline").closes_at)
+    response = client.post(f"{url}phq9/", phq9(phq9_9=2))
+    assert response.status_code == 410
+    assert not Response.objects.exists()
+    alert = _unrecorded_alert(participant)
+    assert (alert.flag, alert.urgent) == ("suicidal_ideation", False)
+    assert refusal in alert.details["why"]
+    assert url.split("/")[2] not in str(alert.details)  # the token is never written down
+
+
+def test_a_page_refused_for_its_answers_still_raises_item_9(client: Client, url: str, participant):
+    data = phq9(phq9_9=3)
+    del data["phq9_3"]  # a question left out: the page is shown again
+    assert client.post(f"{url}phq9/", data).status_code == 400
+    alert = _unrecorded_alert(participant)
+    assert (alert.flag, alert.urgent) == ("suicidal_ideation_severe", True)
+    client.post(f"{url}phq9/", phq9(phq9_9=3))  # sent again, complete: recorded, and still one alert
+    assert Response.objects.count() == 1 and SafetyAlert.objects.count() == 1
+
+
+def test_a_page_or_draft_with_a_value_not_an_option_still_raises_a_valid_item_9(client: Client, url, participant):
+    assert client.post(f"{url}phq9/", {**phq9(phq9_9=1), "phq9_4": "7", "action": "save"}).status_code == 400
+    assert _unrecorded_alert(participant).flag == "suicidal_ideation"
+
+
+def test_a_refused_page_raises_nothing_for_item_9_left_out_or_not_an_option(client: Client, url: str):
+    data = phq9()
+    del data["phq9_9"]
+    assert client.post(f"{url}phq9/", data).status_code == 400  # the page asks for it again
+    assert client.post(f"{url}phq9/", phq9(phq9_9=7)).status_code == 400
+    assert client.post(f"{url}phq9/", phq9(phq9_9="x")).status_code == 400  # type: ignore[arg-type]
+    assert not SafetyAlert.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/q/not-a-real-token/phq9/", "/q/" + "x" * 300 + "/phq9/"])
+def test_answers_sent_through_an_unknown_link_raise_nothing(client: Client, participant, path):
+    response = client.post(path, phq9(phq9_9=3))
+    assert response.status_code == 404 and "This link does not work" in html(response)
+    assert not SafetyAlert.objects.exists()  # the link names nobody
+
+
+def test_a_form_refused_for_its_csrf_cookie_still_raises_item_9(url: str, participant, settings):
+    settings.CSRF_FAILURE_VIEW = "assessments.views.csrf_failure"
+    client = Client(enforce_csrf_checks=True)
+    assert client.post(f"{url}phq9/", phq9(phq9_9=1)).status_code == 403
+    assert _unrecorded_alert(participant).flag == "suicidal_ideation"
+    assert client.post("/q/not-a-real-token/phq9/", phq9(phq9_9=1)).status_code == 403
+    assert client.post(f"{url}nope/", phq9(phq9_9=1)).status_code == 403
+    assert SafetyAlert.objects.count() == 1

@@ -207,9 +207,22 @@ def test_a_second_different_submission_is_refused_but_a_new_risk_signal_in_it_al
     assert Response.objects.count() == 1  # nothing recorded: it needs a correction with a reason
 
 
-def test_refused_answers_that_cannot_be_scored_raise_nothing(baseline):
+def test_answers_refused_for_another_item_still_raise_a_valid_item_9(baseline):
     with pytest.raises(DomainError):
         response_submit(assessment=baseline, instrument_code="phq9", answers={**RISK, "phq9_3": 7}, source="api")
+    with pytest.raises(DomainError):
+        response_submit(assessment=baseline, instrument_code="phq9", answers={**RISK, "mood": "low"}, source="api")
+    alert = SafetyAlert.objects.get()  # one signal, one alert
+    assert (alert.flag, alert.details["recorded"]) == ("suicidal_ideation_severe", False)
+    assert not Response.objects.exists()
+
+
+@pytest.mark.parametrize("item9", [7, "2", None])
+def test_refused_answers_whose_item_9_is_wrong_or_left_out_raise_nothing(baseline, item9):
+    with pytest.raises(DomainError):
+        response_submit(
+            assessment=baseline, instrument_code="phq9", answers={**PHQ9, "phq9_3": 7, "phq9_9": item9}, source="api"
+        )
     assert not SafetyAlert.objects.exists()
 
 
@@ -235,3 +248,26 @@ def test_a_correction_that_brings_a_cleared_signal_back_alerts_again(baseline):
     assert [a.details["version"] for a in alerts] == [1, 3] and again.version == 3
     response_correct(response=again, answers={**PHQ9, "phq9_9": 2, "phq9_1": 0}, reason="Item 1", by=None)
     assert SafetyAlert.objects.count() == 2  # still flagged, as the version it replaced: no new alert
+
+
+@pytest.mark.parametrize("refusal", ["reason", "answers", "version"])
+def test_a_refused_correction_still_raises_a_new_risk_signal_once(baseline, refusal):
+    first = response_submit(assessment=baseline, instrument_code="phq9", answers=PHQ9, source="api")  # item 9 = 0
+    risk = {**PHQ9, "phq9_9": 2, **({"phq9_3": 7} if refusal == "answers" else {})}
+    if refusal == "version":  # correcting a version that is no longer the current one
+        response_correct(response=first, answers={**PHQ9, "phq9_1": 0}, reason="Item 1", by=None)
+    with pytest.raises(DomainError):
+        response_correct(response=first, answers=risk, reason="" if refusal == "reason" else "Paper form", by=None)
+    alert = SafetyAlert.objects.get()
+    assert (alert.flag, alert.details["recorded"]) == ("suicidal_ideation", False)
+    assert "correction" in alert.details["why"]
+    current = Response.objects.filter(assessment=baseline).order_by("-version").first()
+    response_correct(response=current, answers={**PHQ9, "phq9_9": 2}, reason="Paper form", by=None)
+    assert SafetyAlert.objects.count() == 1  # the same signal, recorded now: one alert
+
+
+def test_a_refused_correction_that_keeps_a_signal_raises_nothing_new(baseline):
+    first = response_submit(assessment=baseline, instrument_code="phq9", answers={**RISK}, source="api")
+    with pytest.raises(DomainError):
+        response_correct(response=first, answers={**RISK, "phq9_1": 0}, reason=" ", by=None)
+    assert SafetyAlert.objects.count() == 1

@@ -155,3 +155,28 @@ def test_in_a_masked_trial_engagement_waits_for_the_participants_emergency_unbli
     assert api(clinician).get(url).status_code == 403
     participant_unblind(participant=participant, reason="Clinical emergency", by=clinician)
     assert api(clinician).get(url).json()["sessions"] == 0
+
+
+def test_a_crisis_flag_refused_for_its_body_still_raises_its_alert_once(bot, clinician, trial):
+    participant = helpers.randomized(trial)
+    url = "/api/v1/chatbot/therabot/crisis-flags/"
+    body = {"participant": participant.study_id, "event_id": "evt-9", "detected_at": "yesterday", "severity": "max"}
+    refused = bot.post(url, body, format="json")
+    assert refused.status_code == 400 and set(refused.json()) == {"detected_at", "severity"}
+    alert = SafetyAlert.objects.get()
+    assert (alert.source, alert.flag, alert.urgent, alert.details["recorded"]) == (
+        "chatbot",
+        "crisis_language",
+        True,
+        False,
+    )
+    assert "detected_at" in alert.details["why"] and alert.details["detected_at"] == "yesterday"
+    fixed = bot.post(url, {**body, "detected_at": "2026-03-02T23:35:00Z", "severity": "high"}, format="json")
+    assert (fixed.status_code, fixed.json()["duplicate"]) == (200, True)  # the same event: one alert
+    no_id = {"participant": participant.study_id, "detected_at": "2026-03-02T23:35:00Z", "summary": "x" * 2000}
+    assert bot.post(url, no_id, format="json").status_code == 400
+    assert bot.post(url, no_id, format="json").status_code == 400  # sent again: the same alert
+    assert SafetyAlert.objects.count() == 2
+    for nobody in ({**body, "participant": "TB-9999"}, {"event_id": "e"}, ["x"], {**body, "participant": ["x"]}):
+        assert bot.post(url, nobody, format="json").status_code == 400
+    assert SafetyAlert.objects.count() == 2

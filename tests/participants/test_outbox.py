@@ -136,3 +136,68 @@ def test_a_safety_alert_is_never_given_up_however_long_the_mail_server_is_down(t
     assert "still not sent after 12 attempts" in caplog.text
     assert outbox_deliver(message_id=message.pk, now=at) == "sent"  # the server is back
     assert [m.to for m in mail.outbox if "Safety alert" in m.subject] == [["clara@example.org"]]
+
+
+def _alert_message(trial, clinician):
+    from participants.models import AlertSource
+    from participants.services.safety import safety_alert_raise
+
+    alert = safety_alert_raise(
+        participant=helpers.enrolled(trial), source=AlertSource.QUESTIONNAIRE, flag="suicidal_ideation",
+        dedupe_key="k",
+    )  # fmt: skip
+    return alert, OutboxMessage.objects.get(kind="safety_alert", context__alert=alert.pk, user=clinician)
+
+
+@pytest.mark.parametrize("gone", ["address", "alert"])
+def test_a_safety_alert_that_can_never_be_rendered_fails_at_once_with_an_error(trial, clinician, gone, caplog):
+    alert, message = _alert_message(trial, clinician)
+    if gone == "address":
+        clinician.email = ""
+        clinician.save()
+    else:
+        from participants.models import SafetyAlert
+
+        SafetyAlert.objects.filter(pk=alert.pk).delete()
+    assert outbox_deliver(message_id=message.pk) == "failed"  # retrying would never change it
+    row = OutboxMessage.objects.get(pk=message.pk)
+    assert row.status == "failed" and ("e-mail address" if gone == "address" else "no longer exists") in row.last_error
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and f"Outbox message {message.pk}" in r.getMessage()]
+    assert errors and "can never be sent" in errors[0].getMessage()
+    outbox_deliver_due(now=timezone.now() + timedelta(days=1))
+    assert OutboxMessage.objects.get(pk=message.pk).attempts == 1  # never tried again
+
+
+def test_a_safety_alert_nobody_can_get_escalates_to_the_other_roles_at_once(
+    trial, clinician, investigator, administrator
+):
+    from participants.services.safety import safety_alerts_escalate_due
+
+    alert, message = _alert_message(trial, clinician)
+    clinician.email = ""  # the only safety clinician's address was removed after the alert was raised
+    clinician.save()
+    assert outbox_deliver(message_id=message.pk) == "failed"
+    # Nobody was told: it escalates now, not when nobody acknowledged it (24 hours later).
+    assert safety_alerts_escalate_due(now=alert.raised_at + timedelta(minutes=1)) == 1
+    outbox_deliver_due(now=alert.raised_at + timedelta(minutes=1))
+    escalated = sorted(m.to[0] for m in mail.outbox if "ESCALATED" in m.subject)
+    assert escalated == sorted([investigator.email, administrator.email])
+
+
+def test_a_safety_alert_another_clinician_gets_escalates_on_time(trial, clinician, investigator):
+    from django.contrib.auth import get_user_model
+
+    from participants.services.safety import safety_alerts_escalate_due
+    from trial.models import Role
+
+    helpers.grant(
+        trial, get_user_model().objects.create_user(username="cai", email="cai@example.org"), Role.SAFETY_CLINICIAN
+    )
+    alert, message = _alert_message(trial, clinician)
+    clinician.email = ""
+    clinician.save()
+    assert outbox_deliver(message_id=message.pk) == "failed"
+    assert safety_alerts_escalate_due(now=alert.raised_at + timedelta(minutes=1)) == 0
+    outbox_deliver_due()
+    assert [m.to for m in mail.outbox if "Safety alert" in m.subject] == [["cai@example.org"]]
+    assert safety_alerts_escalate_due(now=alert.escalate_at) == 1

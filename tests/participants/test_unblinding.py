@@ -65,3 +65,19 @@ def test_it_refuses_in_an_open_label_trial_and_before_randomization(trial, clini
         participant_unblind(participant=helpers.randomized(trial), reason="Emergency", by=clinician)
     with pytest.raises(DomainError, match="not been randomized"):
         participant_unblind(participant=helpers.enrolled(trial), reason="Emergency", by=clinician)
+
+
+def test_a_notice_to_a_member_without_an_address_fails_at_once(masked_trial):
+    from django.contrib.auth import get_user_model
+
+    from participants.messaging import outbox_deliver
+    from participants.models import OutboxMessage
+    from trial.models import Role
+
+    investigator = get_user_model().objects.create_user("pi", email="pi@example.org")
+    helpers.grant(masked_trial, investigator, Role.INVESTIGATOR)
+    participant_unblind(participant=helpers.randomized(masked_trial), reason="Serious adverse event", by=investigator)
+    notice = OutboxMessage.objects.get(kind="unblinding_notice")
+    investigator.email = ""
+    investigator.save()
+    assert outbox_deliver(message_id=notice.pk) == "failed"  # not tried again and again: it can never go
