@@ -11,6 +11,7 @@ import math
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,15 @@ def env_float(name: str, default: float, *, low: float | None = None) -> float:
     return default if raw.strip() == "" else float(_number(name, raw, float, low, None))
 
 
+def env_rate(name: str, default: str) -> str:
+    """A request rate as DRF writes it: ``30/minute`` (per second, minute, hour or day)."""
+    raw = os.environ.get(name, "").strip() or default
+    count, _, period = raw.partition("/")
+    if not (count.isdigit() and int(count) >= 1 and period and period[0] in "smhd"):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a rate such as 30/minute (per second, minute, hour or day).")
+    return raw
+
+
 def env_int_list(name: str, default: str, *, low: int | None = None) -> list[int]:
     return [int(_number(name, item, int, low, None)) for item in env_list(name, default)]
 
@@ -96,6 +106,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "trial",
@@ -113,6 +124,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it refuses a locked-out client's login with the lockout page (AXES_LOCKOUT_TEMPLATE).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -252,6 +265,33 @@ EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", VAR_DIR / "exports"))
 EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 7, low=1)
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 5 * 3600, low=1)
 
+# Throttling and accounts (docs/operator.md, "Logins, throttling and tokens").
+# The client's address: REMOTE_ADDR, or behind this many reverse proxies that append to X-Forwarded-For,
+# the address the outermost of them saw. 0 (the default) trusts no proxy header.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, low=0, high=10)
+# Login lockout (django-axes) on every login form: after AXES_FAILURE_LIMIT wrong passwords for one
+# username from one address, that pair cannot log in, right password or not, for AXES_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, low=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, low=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "trial.throttling.client_ip"
+AXES_LOCKOUT_CALLABLE = "trial.throttling.lockout_response"
+AXES_VERBOSE = False
+# API throttles: per signed-in user, per anonymous address, screenings per user; bad API tokens per address.
+API_THROTTLE_RATES = {
+    "anon": env_rate("API_THROTTLE_ANON", "60/minute"),
+    "user": env_rate("API_THROTTLE_USER", "600/minute"),
+    "screening": env_rate("API_THROTTLE_SCREENING", "300/hour"),
+    "bad_token": env_rate("API_THROTTLE_BAD_TOKEN", "20/hour"),
+}
+# Participant pages (/q/): requests per link, and unknown links per address (guessing); docs/operator.md.
+PARTICIPANT_PAGE_RATES = {
+    "link": env_rate("PARTICIPANT_RATE_PER_LINK", "300/hour"),
+    "bad_link": env_rate("PARTICIPANT_RATE_BAD_LINKS", "30/hour"),
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -262,6 +302,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["trial.throttling.AnonThrottle", "trial.throttling.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": API_THROTTLE_RATES,
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 
 SPECTACULAR_SETTINGS = {
