@@ -105,7 +105,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "axes",
     "django_filters",
     "drf_spectacular",
@@ -285,7 +284,9 @@ API_THROTTLE_RATES = {
     "user": env_rate("API_THROTTLE_USER", "600/minute"),
     "screening": env_rate("API_THROTTLE_SCREENING", "300/hour"),
     "bad_token": env_rate("API_THROTTLE_BAD_TOKEN", "20/hour"),
-}
+}  # API tokens: stored hashed, shown once; a new token lasts this many days (its owner may ask for fewer).
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90, low=1, high=3650)
+
 # Participant pages (/q/): requests per link, and unknown links per address (guessing); docs/operator.md.
 PARTICIPANT_PAGE_RATES = {
     "link": env_rate("PARTICIPANT_RATE_PER_LINK", "300/hour"),
@@ -294,7 +295,7 @@ PARTICIPANT_PAGE_RATES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "trial.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

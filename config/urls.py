@@ -8,6 +8,7 @@ from assessments import api as assessments_api
 from participants import api as participants_api
 from participants import api_chatbot, api_safety
 from trial import api as trial_api
+from trial import api_tokens
 
 trial_urls: list[URLPattern | URLResolver] = [
     path("", trial_api.TrialDetailView.as_view(), name="trial-detail"),
@@ -59,6 +60,8 @@ chatbot_urls: list[URLPattern | URLResolver] = [
 ]
 
 api_v1: list[URLPattern | URLResolver] = [
+    path("tokens/", api_tokens.ApiTokenListView.as_view(), name="token-list"),
+    path("tokens/<int:token_id>/", api_tokens.ApiTokenDetailView.as_view(), name="token-detail"),
     path("trials/", trial_api.TrialListView.as_view(), name="trial-list"),
     path("trials/<slug:slug>/", include(trial_urls)),
     path("chatbot/<slug:slug>/", include(chatbot_urls)),
