@@ -121,6 +121,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "trial.middleware.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: it refuses a locked-out client's login with the lockout page (AXES_LOCKOUT_TEMPLATE).
@@ -284,7 +285,12 @@ API_THROTTLE_RATES = {
     "user": env_rate("API_THROTTLE_USER", "600/minute"),
     "screening": env_rate("API_THROTTLE_SCREENING", "300/hour"),
     "bad_token": env_rate("API_THROTTLE_BAD_TOKEN", "20/hour"),
-}  # API tokens: stored hashed, shown once; a new token lasts this many days (its owner may ask for fewer).
+}
+# Staff sessions (participants have none): they end SESSION_HOURS after login, or after
+# SESSION_IDLE_MINUTES without a request (0: no idle limit); trial/middleware.py.
+SESSION_COOKIE_AGE = env_int("SESSION_HOURS", 8, low=1, high=24 * 30) * 3600
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30, low=0)
+# API tokens: stored hashed, shown once; a new token lasts this many days (its owner may ask for fewer).
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90, low=1, high=3650)
 
 # Participant pages (/q/): requests per link, and unknown links per address (guessing); docs/operator.md.
