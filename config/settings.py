@@ -106,6 +106,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "django_filters",
     "drf_spectacular",
     "trial",
@@ -122,6 +124,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "trial.middleware.SessionTimeoutMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "trial.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: it refuses a locked-out client's login with the lockout page (AXES_LOCKOUT_TEMPLATE).
@@ -290,6 +294,12 @@ API_THROTTLE_RATES = {
 # SESSION_IDLE_MINUTES without a request (0: no idle limit); trial/middleware.py.
 SESSION_COOKIE_AGE = env_int("SESSION_HOURS", 8, low=1, high=24 * 30) * 3600
 SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30, low=0)
+# Second factor (TOTP) for staff whose roles see contact details or unblind: required, optional or off
+# (trial/two_factor.py). Off by default in debug (make demo) and tests; required otherwise.
+STAFF_2FA = os.environ.get("STAFF_2FA", "").strip().lower() or ("off" if DEBUG or TESTING else "required")
+if STAFF_2FA not in {"required", "optional", "off"}:
+    raise ImproperlyConfigured(f"STAFF_2FA={STAFF_2FA!r}: use required, optional or off.")
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Trial platform")
 # API tokens: stored hashed, shown once; a new token lasts this many days (its owner may ask for fewer).
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90, low=1, high=3650)
 

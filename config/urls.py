@@ -8,7 +8,7 @@ from assessments import api as assessments_api
 from participants import api as participants_api
 from participants import api_chatbot, api_safety
 from trial import api as trial_api
-from trial import api_tokens
+from trial import api_tokens, two_factor
 
 trial_urls: list[URLPattern | URLResolver] = [
     path("", trial_api.TrialDetailView.as_view(), name="trial-detail"),
@@ -74,5 +74,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-auth/", include("rest_framework.urls")),
+    path("account/2fa/", two_factor.two_factor, name="two-factor"),
     path("q/", include("assessments.urls")),
 ]
