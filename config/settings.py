@@ -128,7 +128,7 @@ MIDDLEWARE = [
     "trial.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last: it refuses a locked-out client's login with the lockout page (AXES_LOCKOUT_TEMPLATE).
+    # Last: it answers a locked-out login with trial.throttling.lockout_response (AXES_LOCKOUT_CALLABLE).
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -283,12 +283,14 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "trial.throttling.client_ip"
 AXES_LOCKOUT_CALLABLE = "trial.throttling.lockout_response"
 AXES_VERBOSE = False
-# API throttles: per signed-in user, per anonymous address, screenings per user; bad API tokens per address.
+# API throttles: per signed-in user, per anonymous address, screenings per user, the chatbot service per
+# key; API tokens and keys that do not work, per address.
 API_THROTTLE_RATES = {
     "anon": env_rate("API_THROTTLE_ANON", "60/minute"),
     "user": env_rate("API_THROTTLE_USER", "600/minute"),
     "screening": env_rate("API_THROTTLE_SCREENING", "300/hour"),
     "bad_token": env_rate("API_THROTTLE_BAD_TOKEN", "20/hour"),
+    "chatbot": env_rate("API_THROTTLE_CHATBOT", "3000/minute"),
 }
 # Staff sessions (participants have none): they end SESSION_HOURS after login, or after
 # SESSION_IDLE_MINUTES without a request (0: no idle limit); trial/middleware.py.

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from rest_framework import throttling
+from rest_framework import exceptions, throttling
 from rest_framework.request import Request
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -117,19 +117,39 @@ class _SettingsRate:
         return client_ip(request)
 
 
+class _PerClient(_SettingsRate):
+    """Signed-in callers by user; the chatbot service (no user row) by its key; others by address."""
+
+    cache_format: str
+
+    def get_cache_key(self, request: Request, view: Any) -> str:
+        client = request.user
+        if client is not None and client.is_authenticated:
+            ident = str(getattr(client, "pk", None) or client.get_username())
+        else:
+            ident = self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
 class AnonThrottle(_SettingsRate, throttling.AnonRateThrottle):
     """Anonymous callers, per client address."""
 
     scope = "anon"
 
 
-class UserThrottle(_SettingsRate, throttling.UserRateThrottle):
-    """Signed-in callers (token or session), per user."""
+class UserThrottle(_PerClient, throttling.UserRateThrottle):
+    """Signed-in callers (token or session), per user; the chatbot service per key."""
 
     scope = "user"
 
 
-class ScreeningThrottle(_SettingsRate, throttling.UserRateThrottle):
+class ChatbotThrottle(_PerClient, throttling.UserRateThrottle):
+    """The chatbot service, per key: it reports for every participant, so it has its own, higher rate."""
+
+    scope = "chatbot"
+
+
+class ScreeningThrottle(_PerClient, throttling.UserRateThrottle):
     """Screenings, per user: each one is a record kept for CONSORT, so a runaway script is stopped early."""
 
     scope = "screening"
@@ -138,3 +158,17 @@ class ScreeningThrottle(_SettingsRate, throttling.UserRateThrottle):
         if request.method != "POST":
             return True
         return bool(super().allow_request(request, view))
+
+
+def refuse_if_guessing(request: Request) -> None:
+    """Before an API key or token is looked up: 429 for an address that sent too many that did not work."""
+    wait = exceeded("bad-key", client_ip(request), Rate.parse(settings.API_THROTTLE_RATES["bad_token"]))
+    if wait is not None:
+        raise exceptions.Throttled(wait)
+
+
+def count_bad_key(request: Request) -> None:
+    """A key or token that did not work: counted for its address; 429 once that is too many."""
+    wait = hit("bad-key", client_ip(request), Rate.parse(settings.API_THROTTLE_RATES["bad_token"]))
+    if wait is not None:
+        raise exceptions.Throttled(wait)

@@ -57,3 +57,37 @@ def test_screenings_have_their_own_rate_per_user(api, rates, coordinator, invest
     # Reading goes on, and so does a colleague's screening.
     assert client.get(f"/api/v1/trials/{trial.slug}/participants/").status_code == 200
     assert api(investigator).post(url, {"answers": helpers.answers()}, format="json").status_code == 201
+
+
+def test_the_chatbot_service_has_its_own_rate_per_key(rates, trial):
+    from participants.services.chatbot import chatbot_key_create
+
+    rates(chatbot="2/minute")
+    clients = []
+    for name in ("first", "second"):
+        _, key = chatbot_key_create(trial=trial, name=name, by=None)
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+        clients.append(client)
+    url = f"/api/v1/chatbot/{trial.slug}/sessions/"
+    for _ in range(2):
+        assert clients[0].post(url, {}, format="json").status_code == 400  # counted, and refused as empty
+    assert_throttled(clients[0].post(url, {}, format="json"))
+    assert clients[1].post(url, {}, format="json").status_code == 400
+
+
+def test_chatbot_keys_that_do_not_work_are_throttled_by_address(rates, trial):
+    from participants.services.chatbot import chatbot_key_create
+
+    rates(bad_token="2/hour")
+    _, key = chatbot_key_create(trial=trial, name="svc", by=None)
+    url = f"/api/v1/chatbot/{trial.slug}/sessions/"
+    guesser = APIClient(REMOTE_ADDR="203.0.113.12")
+    for n in range(2):
+        guesser.credentials(HTTP_AUTHORIZATION=f"Api-Key tpk_guess{n}")
+        assert guesser.post(url, {}, format="json").status_code == 401
+    guesser.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert_throttled(guesser.post(url, {}, format="json"))
+    elsewhere = APIClient(REMOTE_ADDR="198.51.100.12")
+    elsewhere.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert elsewhere.post(url, {}, format="json").status_code == 400
