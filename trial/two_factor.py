@@ -7,8 +7,9 @@
 - ``off``: no second factor.
 
 The middleware sends a signed-in, unverified session that needs the second factor to ``/account/2fa/``
-(the API answers 403 ``two_factor_required``). That page shows a new device's QR code (SVG, made here)
-and key until its first code confirms it, and asks for a code after that. A wrong code counts as a
+(the API answers 403 ``two_factor_required``, except to a browser, which is redirected too). That page
+shows a new device's QR code (SVG, made here) and key until its first code confirms it, and asks for a
+code after that. A wrong code counts as a
 failed login for the lockout (django-axes), as a wrong password does; django-otp also slows down
 repeated failures on a device. API tokens are not asked for a code: one is created from a session that
 passed the second factor, so it carries it (docs/operator.md).
@@ -25,6 +26,7 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -65,10 +67,10 @@ class TwoFactorMiddleware:
         keyword = request.headers.get("Authorization", "").split(" ")[0]
         by_key = path.startswith("/api/") and keyword in ("Token", "Api-Key")
         if not (by_key or path.startswith(OPEN_PATHS) or path.startswith("/q/")) and must_verify(request):
-            if path.startswith("/api/"):
+            if path.startswith("/api/") and "text/html" not in request.headers.get("Accept", ""):
                 detail = "Your roles need a second factor: enter your authenticator's code at /account/2fa/."
                 return JsonResponse({"detail": detail, "code": "two_factor_required"}, status=403)
-            return HttpResponseRedirect(f"{reverse('two-factor')}?next={request.get_full_path()}")
+            return redirect_to_login(request.get_full_path(), login_url=reverse("two-factor"))
         return self.get_response(request)
 
 

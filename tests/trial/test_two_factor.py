@@ -51,6 +51,8 @@ def test_a_coordinator_without_a_device_is_sent_to_enroll_and_reaches_no_contact
     assert refused.status_code == 403
     assert refused.json()["code"] == "two_factor_required"
     assert client.post("/api/v1/tokens/", {"name": "sneaky"}).status_code == 403  # no token without the factor
+    browsable = client.get("/api/v1/tokens/", HTTP_ACCEPT="text/html")  # after /api-auth/login/
+    assert browsable["Location"] == "/account/2fa/?next=/api/v1/tokens/"
     page = client.get("/account/2fa/")
     assert page.status_code == 200
     assert '<div class="two-factor-qr"><svg' in page.content.decode()  # the QR code, drawn here
@@ -63,6 +65,12 @@ def test_a_coordinator_without_a_device_is_sent_to_enroll_and_reaches_no_contact
     assert TOTPDevice.objects.get(pk=device.pk).confirmed
     assert client.get(contact_url).status_code == 200
     assert client.get("/admin/participants/participant/").status_code == 200
+
+
+def test_the_way_back_keeps_the_query_string(client, coordinator):
+    password_login(client, coordinator)
+    response = client.get("/admin/participants/participant/?status=enrolled&site=a")
+    assert response["Location"] == "/account/2fa/?next=/admin/participants/participant/%3Fstatus%3Denrolled%26site%3Da"
 
 
 def test_an_enrolled_coordinator_enters_a_code_at_each_login_and_no_qr_is_shown_again(coordinator, contact_url):
