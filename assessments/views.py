@@ -7,7 +7,8 @@ which score them and raise safety alerts. Every page shows crisis resources, and
 suicidal-ideation flag the pages of the visit show them at the top, as an alert.
 
 A participant never sees an error page: a bad, expired or closed link gets a friendly page with 404 or
-410, a second, different submission a friendly 409. Pages never show the arm, contact details or anybody
+410, a second, different submission a friendly 409, too many requests (per link, or unknown links per
+address: trial/throttling.py) a friendly 429. Pages never show the arm, contact details or anybody
 else's data. Answers that are not recorded (sent through a link that expired, to a visit that closed, on a
 page with a question left out) still raise the alert a risk signal in them calls for.
 """
@@ -42,8 +43,10 @@ from assessments.models import (
 from assessments.services import links
 from assessments.services.scheduling import participant_tz
 from assessments.services.submission import draft_save, response_submit, unrecorded_signal_raise
+from trial import throttling
 from trial.errors import Conflict, DomainError
 from trial.models import Trial
+from trial.throttling import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +105,11 @@ PROBLEMS = {
             "You have already sent your answers to this questionnaire, and we have kept them. They cannot be "
             "changed here; if something needs correcting, please contact the study team."
         ),
+    ),
+    "too_many": Problem(
+        429,
+        _("Too many attempts"),
+        _("Please wait a minute and try again. If this keeps happening, please contact the study team."),
     ),
     "csrf": Problem(
         403,
@@ -186,11 +194,20 @@ def _open_visit(request: HttpRequest, token: str, *, posted: str | None = None) 
     """The visit behind a link, or the friendly page saying why it cannot be used. ``posted`` names the
     questionnaire whose answers were sent: a visit that cannot take them records nothing, but a risk signal
     in them still reaches a clinician."""
+    # Guessing links: an address that sent too many unknown ones is turned away, known links or not.
+    address = client_ip(request)
+    wait = throttling.exceeded("q-bad-link", address, _rate("bad_link"))
+    wait = wait or throttling.hit("q-link", token, _rate("link"))
+    if wait is not None:
+        held = links.link_find(token=token) if posted is not None else None
+        if held is not None:  # turned away, but a risk signal in the answers still reaches a clinician
+            _unrecorded_signal(request, held.assessment, posted or "", "Refused: too many requests")
+        return problem(request, "too_many", retry_after=wait)
     link = links.link_resolve(token=token)
     if link is None:
         expired = links.link_find(token=token)
         if expired is None:
-            return problem(request, "invalid")  # the token is nobody's: there is nobody to raise a signal for
+            return _unknown_link(request, address)  # the token is nobody's: there is nobody to raise a signal for
         if posted is not None:
             _unrecorded_signal(request, expired.assessment, posted, "Refused: the link had expired")
         return problem(request, "expired")
@@ -235,12 +252,27 @@ def _page(
     return response
 
 
-def problem(request: HttpRequest, kind: str, *, visit: Visit | None = None) -> HttpResponse:
+def problem(
+    request: HttpRequest, kind: str, *, visit: Visit | None = None, retry_after: int | None = None
+) -> HttpResponse:
     info = PROBLEMS[kind]
     context = {"title": info.title, "message": info.message, "kind": kind}
     if visit is not None and kind in ("not_found", "already_submitted"):
         context["continue_url"] = visit.overview_url()
-    return _page(request, "problem.html", context, visit=visit, status=info.status)
+    response = _page(request, "problem.html", context, visit=visit, status=info.status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def _rate(name: str) -> throttling.Rate:
+    return throttling.Rate.parse(settings.PARTICIPANT_PAGE_RATES[name])
+
+
+def _unknown_link(request: HttpRequest, address: str) -> HttpResponse:
+    """The page for a link that does not exist, counted against the address that sent it."""
+    wait = throttling.hit("q-bad-link", address, _rate("bad_link"))
+    return problem(request, "too_many", retry_after=wait) if wait is not None else problem(request, "invalid")
 
 
 def _last_day(assessment: ScheduledAssessment) -> tuple[date | None, datetime | None]:
@@ -393,7 +425,7 @@ def not_found(request: HttpRequest, rest: str = "") -> HttpResponse:
             match = None
         if match is not None and match.func is not not_found:
             return HttpResponseRedirect(f"{request.path}/")
-    return problem(request, "invalid")
+    return _unknown_link(request, client_ip(request))
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

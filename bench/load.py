@@ -67,7 +67,6 @@ def reset_database() -> None:
 
 def ensure_trial() -> Any:
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
     from trial.models import Role, Trial
     from trial.services import membership_grant, trial_set_status
@@ -82,14 +81,17 @@ def ensure_trial() -> Any:
         user, made = users.objects.get_or_create(username=name, defaults={"email": f"{name}@example.org"})
         if made:
             membership_grant(trial=trial, user=user, role=role, by=None)
-        Token.objects.get_or_create(user=user)
     return trial
 
 
 def token_for(username: str) -> str:
-    from rest_framework.authtoken.models import Token
+    """A fresh API token (stored hashed: an earlier one cannot be read back), valid for a day."""
+    from django.contrib.auth import get_user_model
 
-    return str(Token.objects.get(user__username=username).key)
+    from trial.services import api_token_create
+
+    _, key = api_token_create(user=get_user_model().objects.get(username=username), name="bench", days=1)
+    return key
 
 
 class AnswerPool:

@@ -11,6 +11,7 @@ import math
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,15 @@ def env_float(name: str, default: float, *, low: float | None = None) -> float:
     return default if raw.strip() == "" else float(_number(name, raw, float, low, None))
 
 
+def env_rate(name: str, default: str) -> str:
+    """A request rate as DRF writes it: ``30/minute`` (per second, minute, hour or day)."""
+    raw = os.environ.get(name, "").strip() or default
+    count, _, period = raw.partition("/")
+    if not (count.isdigit() and int(count) >= 1 and period and period[0] in "smhd"):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a rate such as 30/minute (per second, minute, hour or day).")
+    return raw
+
+
 def env_int_list(name: str, default: str, *, low: int | None = None) -> list[int]:
     return [int(_number(name, item, int, low, None)) for item in env_list(name, default)]
 
@@ -95,7 +105,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "django_filters",
     "drf_spectacular",
     "trial",
@@ -111,8 +123,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "trial.middleware.SessionTimeoutMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "trial.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it answers a locked-out login with trial.throttling.lockout_response (AXES_LOCKOUT_CALLABLE).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -260,9 +277,51 @@ EXPORT_ROOT = Path(os.environ.get("EXPORT_ROOT", VAR_DIR / "exports"))
 EXPORT_RETENTION_DAYS = env_int("EXPORT_RETENTION_DAYS", 7, low=1)
 JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 5 * 3600, low=1)
 
+# Throttling and accounts (docs/operator.md, "Logins, throttling and tokens").
+# The client's address: REMOTE_ADDR, or behind this many reverse proxies that append to X-Forwarded-For,
+# the address the outermost of them saw. 0 (the default) trusts no proxy header.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, low=0, high=10)
+# Login lockout (django-axes) on every login form: after AXES_FAILURE_LIMIT wrong passwords for one
+# username from one address, that pair cannot log in, right password or not, for AXES_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, low=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, low=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "trial.throttling.client_ip"
+AXES_LOCKOUT_CALLABLE = "trial.throttling.lockout_response"
+AXES_VERBOSE = False
+# API throttles: per signed-in user, per anonymous address, screenings per user, the chatbot service per
+# key; API tokens and keys that do not work, per address.
+API_THROTTLE_RATES = {
+    "anon": env_rate("API_THROTTLE_ANON", "60/minute"),
+    "user": env_rate("API_THROTTLE_USER", "600/minute"),
+    "screening": env_rate("API_THROTTLE_SCREENING", "300/hour"),
+    "bad_token": env_rate("API_THROTTLE_BAD_TOKEN", "20/hour"),
+    "chatbot": env_rate("API_THROTTLE_CHATBOT", "3000/minute"),
+}
+# Staff sessions (participants have none): they end SESSION_HOURS after login, or after
+# SESSION_IDLE_MINUTES without a request (0: no idle limit); trial/middleware.py.
+SESSION_COOKIE_AGE = env_int("SESSION_HOURS", 8, low=1, high=24 * 30) * 3600
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30, low=0)
+# Second factor (TOTP) for staff whose roles see contact details or unblind: required, optional or off
+# (trial/two_factor.py). Off by default in debug (make demo) and tests; required otherwise.
+STAFF_2FA = os.environ.get("STAFF_2FA", "").strip().lower() or ("off" if DEBUG or TESTING else "required")
+if STAFF_2FA not in {"required", "optional", "off"}:
+    raise ImproperlyConfigured(f"STAFF_2FA={STAFF_2FA!r}: use required, optional or off.")
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Trial platform")
+# API tokens: stored hashed, shown once; a new token lasts this many days (its owner may ask for fewer).
+API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90, low=1, high=3650)
+
+# Participant pages (/q/): requests per link, and unknown links per address (guessing); docs/operator.md.
+PARTICIPANT_PAGE_RATES = {
+    "link": env_rate("PARTICIPANT_RATE_PER_LINK", "300/hour"),
+    "bad_link": env_rate("PARTICIPANT_RATE_BAD_LINKS", "30/hour"),
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "trial.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -270,6 +329,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": ["trial.throttling.AnonThrottle", "trial.throttling.UserThrottle"],
+    "DEFAULT_THROTTLE_RATES": API_THROTTLE_RATES,
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -9,6 +9,7 @@ from config import health
 from participants import api as participants_api
 from participants import api_chatbot, api_safety
 from trial import api as trial_api
+from trial import api_tokens, two_factor
 
 trial_urls: list[URLPattern | URLResolver] = [
     path("", trial_api.TrialDetailView.as_view(), name="trial-detail"),
@@ -60,6 +61,8 @@ chatbot_urls: list[URLPattern | URLResolver] = [
 ]
 
 api_v1: list[URLPattern | URLResolver] = [
+    path("tokens/", api_tokens.ApiTokenListView.as_view(), name="token-list"),
+    path("tokens/<int:token_id>/", api_tokens.ApiTokenDetailView.as_view(), name="token-detail"),
     path("trials/", trial_api.TrialListView.as_view(), name="trial-list"),
     path("trials/<slug:slug>/", include(trial_urls)),
     path("chatbot/<slug:slug>/", include(chatbot_urls)),
@@ -73,5 +76,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api-auth/", include("rest_framework.urls")),
+    path("account/2fa/", two_factor.two_factor, name="two-factor"),
     path("q/", include("assessments.urls")),
 ]

@@ -19,6 +19,7 @@ from trial import access
 from trial.access import ArmView, Capability
 from trial.api import TrialScopedMixin
 from trial.models import ConsentDocument
+from trial.throttling import ScreeningThrottle
 
 # --- Output -------------------------------------------------------------------------------------------
 
@@ -156,6 +157,7 @@ class ParticipantDetailView(ParticipantScopedMixin, APIView):
 
 class ScreeningView(TrialScopedMixin, APIView):
     capability = Capability.ENROLL
+    throttle_classes = [*APIView.throttle_classes, ScreeningThrottle]
 
     class Input(serializers.Serializer[Any]):
         class Meta:

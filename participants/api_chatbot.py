@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from participants.models import ChatbotApiKey
 from participants.services import chatbot
+from trial import throttling
 
 
 class ChatbotClient:
@@ -38,10 +39,12 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         header = authentication.get_authorization_header(request).decode(errors="replace").split()
         if not header or header[0] != self.keyword:
             return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Send the header as: Authorization: Api-Key <key>.")
-        key = chatbot.chatbot_key_resolve(header[1])
+        throttling.refuse_if_guessing(request)
+        key = chatbot.chatbot_key_resolve(header[1]) if len(header) == 2 else None
         if key is None:
+            throttling.count_bad_key(request)
+            if len(header) != 2:
+                raise exceptions.AuthenticationFailed("Send the header as: Authorization: Api-Key <key>.")
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
         return ChatbotClient(key), key
 
@@ -70,6 +73,7 @@ class KeyForThisTrial(BasePermission):
 class ChatbotView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [KeyForThisTrial]
+    throttle_classes = [throttling.ChatbotThrottle]
 
     def trial(self, request: Request) -> Any:
         client = request.user

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -98,6 +99,12 @@ def _require_services(request: pytest.FixtureRequest, settings: Any) -> None:
         if STRICT:
             pytest.fail(f"{message}; CI=true requires it (set TEST_EMBEDDED_ONLY=1 for an embedded-only run)")
         pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Rate-limit counters (the API throttles, the participant pages) start from zero in every test."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from assessments.services.submission import response_submit
 from participants import services
 from participants.models import Participant
 from trial.models import Trial, TrialMembership
-from trial.services import trial_set_status
+from trial.services import api_token_create, trial_set_status
 from trial.templates import read_template, trial_create_from_template
 
 SCREENING: dict[str, dict[str, Any]] = {
@@ -29,6 +29,12 @@ def open_reference_trial(slug: str = "therabot", **overrides: Any) -> Trial:
 
 def grant(trial: Trial, user: Any, role: str) -> TrialMembership:
     return TrialMembership.objects.create(trial=trial, user=user, role=role)
+
+
+def api_auth_headers(user: Any) -> dict[str, str]:
+    """Headers that authenticate as ``user`` with a fresh API token (``client.get(url, headers=...)``)."""
+    _, key = api_token_create(user=user, name="tests")
+    return {"Authorization": f"Token {key}"}
 
 
 def answers(condition: str = "MDD", **overrides: Any) -> dict[str, Any]:

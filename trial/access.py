@@ -52,6 +52,21 @@ CAPABILITIES: dict[str, frozenset[Capability]] = {
 }
 
 
+# Staff who hold any of these in any trial log in with a second factor where STAFF_2FA=required
+# (trial/two_factor.py): they see contact details, or can unblind.
+TWO_FACTOR_CAPABILITIES = frozenset({Capability.VIEW_CONTACT, Capability.UNBLIND_PARTICIPANT, Capability.MANAGE_TRIAL})
+
+
+def needs_two_factor(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether the user's roles, in any trial, call for a second factor (superusers: always)."""
+    if not user.is_authenticated:
+        return False
+    if getattr(user, "is_superuser", False):
+        return True
+    roles = frozenset(TrialMembership.objects.filter(user_id=user.pk).values_list("role", flat=True).distinct())
+    return bool(capabilities_for(roles) & TWO_FACTOR_CAPABILITIES)
+
+
 def roles_for(user: AbstractBaseUser | AnonymousUser, trial: Trial) -> frozenset[str]:
     if not user.is_authenticated:
         return frozenset()

@@ -1,17 +1,21 @@
-"""Writes to the protocol: opening and closing recruitment, publishing consent versions, memberships."""
+"""Writes to the protocol: opening and closing recruitment, publishing consent versions, memberships;
+and people's API tokens."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import string
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 
 from trial import clock
 from trial.audit import Actor, audit_record
 from trial.errors import DomainError, InvalidTransition
-from trial.models import ConsentDocument, Role, Trial, TrialMembership, TrialStatus
+from trial.models import ApiToken, ConsentDocument, Role, Trial, TrialMembership, TrialStatus
 
 TRIAL_TRANSITIONS: dict[str, frozenset[str]] = {
     TrialStatus.DRAFT: frozenset({TrialStatus.RECRUITING}),
@@ -113,3 +117,65 @@ def membership_grant(*, trial: Trial, user: User, role: str, by: Actor) -> Trial
     if created:
         audit_record(actor=by, action="membership.grant", obj=membership, trial=trial, changes={"role": [None, role]})
     return membership
+
+
+# --------------------------------------------------------------------------------------------------
+# API tokens
+# --------------------------------------------------------------------------------------------------
+
+KEY_START = "tpt_"
+TOKEN_LAST_USED_EVERY = timedelta(minutes=1)
+
+
+def _token_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(*, user: User, name: str, days: int | None = None) -> tuple[ApiToken, str]:
+    """A new token for ``user``, valid for ``days`` (at most, and by default, API_TOKEN_TTL_DAYS). The key
+    is returned once and stored only hashed."""
+    if not name.strip():
+        raise DomainError("Name the token (e.g. the script or machine that will use it).", field="name")
+    limit = settings.API_TOKEN_TTL_DAYS
+    days = limit if days is None else days
+    if not 1 <= days <= limit:
+        raise DomainError(f"A token lasts from 1 to {limit} days.", field="days")
+    key = KEY_START + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name.strip()[:100],
+        prefix=key[:12],
+        key_hash=_token_digest(key),
+        expires_at=clock.now() + timedelta(days=days),
+    )
+    audit_record(
+        actor=user, action="api_token.create", obj=token, trial=None, changes={"expires_at": [None, token.expires_at]}
+    )
+    return token, key
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, by: Actor) -> ApiToken:
+    if token.revoked_at is None:
+        token.revoked_at = clock.now()
+        token.save(update_fields=["revoked_at"])
+        audit_record(actor=by, action="api_token.revoke", obj=token, trial=None)
+    return token
+
+
+def api_token_resolve(key: str) -> ApiToken | None:
+    """The live token with this key (not expired, not revoked, its owner active), or None."""
+    if not key.startswith(KEY_START) or len(key) > 100:
+        return None
+    now = clock.now()
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=_token_digest(key), revoked_at=None, expires_at__gt=now, user__is_active=True)
+        .first()
+    )
+    if token is not None and (token.last_used_at is None or now - token.last_used_at >= TOKEN_LAST_USED_EVERY):
+        # Written at most once a minute per token, not on every request.
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token

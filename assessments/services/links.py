@@ -27,13 +27,6 @@ def link_create(*, assessment: ScheduledAssessment) -> str:
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/q/{token}/"
 
 
-def link_known(*, token: str) -> bool:
-    """Whether the token belongs to a link at all, usable or not (expired links still exist)."""
-    if not token or len(token) > 100:
-        return False
-    return AccessLink.objects.filter(token_hash=_digest(token)).exists()
-
-
 def link_find(*, token: str) -> AccessLink | None:
     """The link behind a token, expired or not: answers sent through a link that expired are not recorded,
     but it still says whose they are, so a risk signal in them can reach a clinician."""

@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from rest_framework.authtoken.models import Token
 
 from participants.models import Participant
 from tests import helpers
@@ -220,8 +219,7 @@ def test_the_list_query_count_does_not_grow_with_participants(api, coordinator, 
 
 
 def test_scripts_authenticate_with_a_token(client, coordinator, trial):
-    token = Token.objects.create(user=coordinator)
-    response = client.get("/api/v1/trials/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.get("/api/v1/trials/", headers=helpers.api_auth_headers(coordinator))
     assert response.status_code == 200
     assert response.json()["results"][0]["slug"] == "therabot"
     assert client.get("/api/v1/trials/", HTTP_AUTHORIZATION="Token wrong").status_code == 401
@@ -264,9 +262,8 @@ def test_submitting_through_the_api_is_scoped_and_costs_a_fixed_number_of_statem
     participant, other = helpers.enrolled(trial), helpers.enrolled(trial)
     baseline = ScheduledAssessment.objects.get(participant=participant)
     other_baseline = ScheduledAssessment.objects.get(participant=other)
-    token = Token.objects.create(user=coordinator)
     client = api(None)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=helpers.api_auth_headers(coordinator)["Authorization"])
 
     def submit(pk: int, assessment_id: int, code: str) -> tuple[int, int]:
         with CaptureQueriesContext(connection) as captured:

@@ -80,6 +80,7 @@ def test_an_unknown_or_malformed_template_file_is_reported(tmp_path):
 
 def test_demo_accounts_get_a_role_each_and_working_credentials(capsys):
     from django.contrib.auth import authenticate
+    from django.test import RequestFactory
 
     from trial import access
 
@@ -90,7 +91,8 @@ def test_demo_accounts_get_a_role_each_and_working_credentials(capsys):
     lines = {line.split()[0]: line.split() for line in out.splitlines() if "password" in line and "token" in line}
     assert set(lines) == {"coordinator", "investigator", "statistician", "unblinded", "clinician", "admin"}
     coordinator_password = lines["coordinator"][lines["coordinator"].index("password") + 1]
-    user = authenticate(username="coordinator", password=coordinator_password)
+    login = RequestFactory().post("/admin/login/")  # the login lockout needs the request to know the client
+    user = authenticate(login, username="coordinator", password=coordinator_password)
     assert user is not None
     assert access.roles_for(user, trial) == {"coordinator"}
     with pytest.raises(CommandError, match="No trial 'nope'"):

@@ -16,9 +16,11 @@ from trial.models.protocol import (
     VisitInstrument,
     register_design_check,
 )
+from trial.models.tokens import ApiToken
 
 __all__ = [
     "AnalysisOutcome",
+    "ApiToken",
     "Arm",
     "AuditEvent",
     "ConsentDocument",

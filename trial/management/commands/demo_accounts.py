@@ -6,10 +6,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from rest_framework.authtoken.models import Token
 
-from trial.models import Role, Trial
-from trial.services import membership_grant
+from trial.models import ApiToken, Role, Trial
+from trial.services import api_token_create, api_token_revoke, membership_grant
 
 DEMO_USERS = [
     ("coordinator", Role.COORDINATOR),
@@ -50,5 +49,8 @@ class Command(BaseCommand):
             user.save()
             for trial in trials:
                 membership_grant(trial=trial, user=user, role=role, by=None)
-            token, _ = Token.objects.get_or_create(user=user)
-            self.stdout.write(f"  {username:<13} {role.label:<24} password {password:<14} token {token.key}")
+            # Tokens are stored hashed, so the one printed is a new one; the last run's stop working.
+            for old in ApiToken.objects.filter(user=user, name="demo", revoked_at=None):
+                api_token_revoke(token=old, by=None)
+            _, token = api_token_create(user=user, name="demo")
+            self.stdout.write(f"  {username:<13} {role.label:<24} password {password:<14} token {token}")
