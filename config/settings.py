@@ -69,6 +69,15 @@ def env_int_list(name: str, default: str, *, low: int | None = None) -> list[int
     return [int(_number(name, item, int, low, None)) for item in env_list(name, default)]
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, "")
+    if raw.strip() == "":
+        return default
+    if raw.strip() not in choices:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not one of {', '.join(choices)}.")
+    return raw.strip()
+
+
 TESTING = "pytest" in sys.modules or env_bool("TESTING")
 DEBUG = env_bool("DEBUG", default=False)
 
@@ -209,6 +218,36 @@ if not DEBUG and not TESTING:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# HTTPS (docs/operator.md, "Hardening"): outside debug, plain-HTTP requests are redirected to HTTPS and
+# browsers are told to use nothing but HTTPS for a year (HSTS); `make demo` (DEBUG=1, plain http) gets
+# neither. Behind a proxy that ends TLS, SECURE_PROXY_SSL_HEADER names the header the proxy sets (and
+# must strip from what clients send): without it every request looks like plain HTTP and redirects forever.
+HTTPS_ONLY = not (DEBUG or TESTING)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=HTTPS_ONLY)
+# Load balancers check health over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS_ONLY else 0, low=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+if not SECURE_HSTS_PRELOAD:
+    # Preloading puts the domain on the browsers' built-in HTTPS-only list, hard to undo: the operator's
+    # decision (SECURE_HSTS_PRELOAD=1), not a default, so `check --deploy` need not ask for it.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+_proxy_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_header:
+    if not _proxy_header.startswith("HTTP_") or not _proxy_header.replace("_", "").isalnum():
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER={_proxy_header!r} is not a request header as Django names it "
+            "(e.g. HTTP_X_FORWARDED_PROTO for X-Forwarded-Proto)."
+        )
+    SECURE_PROXY_SSL_HEADER = (_proxy_header.upper(), "https")
+SECURE_REFERRER_POLICY = env_choice(
+    "SECURE_REFERRER_POLICY",
+    "same-origin",
+    ("no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"),
+)
+X_FRAME_OPTIONS = env_choice("X_FRAME_OPTIONS", "DENY", ("DENY", "SAMEORIGIN"))
 
 # Where links in messages point (participant questionnaire links, alert links for clinicians).
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
