@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "mozilla_django_oidc",
     "trial",
     "participants",
     "assessments",
@@ -142,6 +143,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "trial.oidc.single_sign_on",
             ],
         },
     },
@@ -197,6 +199,37 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Single sign-on for staff over OpenID Connect (trial/oidc.py; docs/operator.md, "Single sign-on"): on when
+# OIDC_RP_CLIENT_ID is set, and then the secret and the provider's endpoints (from its
+# /.well-known/openid-configuration) are required. It signs in existing, active users whose e-mail the
+# provider has verified; it never grants a trial role, and creates no account unless OIDC_CREATE_USER=1.
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "").strip()
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "").strip() or "single sign-on"
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "").strip()
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "").strip()
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "").strip()
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "").strip()
+OIDC_RP_SIGN_ALGO = env_choice("OIDC_RP_SIGN_ALGO", "RS256", ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512"))
+OIDC_RP_SCOPES = "openid email"
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", default=True)
+OIDC_CREATE_USER = env_bool("OIDC_CREATE_USER", default=False)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10, low=1)
+# Whether a sign-on counts as the second factor staff must otherwise give here (the provider's own
+# multi-factor policy then stands in for it). Off: single sign-on users still give this site's second factor.
+OIDC_SATISFIES_2FA = env_bool("OIDC_SATISFIES_2FA", default=False)
+LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL_FAILURE = "/oidc/refused/"
+if OIDC_ENABLED:
+    _needed = ["OIDC_RP_CLIENT_SECRET", "OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT"]
+    _needed += ["OIDC_OP_USER_ENDPOINT", "OIDC_OP_JWKS_ENDPOINT"]
+    _missing = [name for name in _needed if not os.environ.get(name, "").strip()]
+    if _missing:
+        raise ImproperlyConfigured(f"OIDC_RP_CLIENT_ID is set, so single sign-on needs {', '.join(_missing)} too.")
+    AUTHENTICATION_BACKENDS.append("trial.oidc.StaffOIDCBackend")
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English")]

@@ -11,6 +11,7 @@ from assessments import api as assessments_api
 from participants import api as participants_api
 from participants import api_chatbot, api_safety
 from trial import api as trial_api
+from trial import oidc
 
 trial_urls: list[URLPattern | URLResolver] = [
     path("", trial_api.TrialDetailView.as_view(), name="trial-detail"),
@@ -79,6 +80,14 @@ REDOC_POLICY = {
     "worker-src": [SELF, "blob:"],
 }
 
+# Single sign-on (trial/oidc.py): 404 unless configured. The names are mozilla-django-oidc's.
+oidc_urls: list[URLPattern | URLResolver] = [
+    path("authenticate/", oidc.authenticate, name="oidc_authentication_init"),
+    path("callback/", oidc.callback, name="oidc_authentication_callback"),
+    path("refused/", oidc.refused, name="oidc-refused"),
+]
+admin.site.login_template = "admin/login_sso.html"
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
@@ -96,5 +105,6 @@ urlpatterns = [
         name="api-redoc",
     ),
     path("api-auth/", include("rest_framework.urls")),
+    path("oidc/", include(oidc_urls)),
     path("q/", include("assessments.urls")),
 ]
