@@ -152,11 +152,13 @@ def test_the_participant_pages_pass_the_csp(browser, live_server, settings, tria
     tab.context.close()
 
 
-def test_the_admin_passes_the_csp(browser, live_server, trial, staff_cookies):
+def test_the_admin_passes_the_csp(browser, live_server, trial, staff_cookies, settings):
     participant = helpers.enrolled(trial)
+    settings.OIDC_ENABLED, settings.OIDC_PROVIDER_NAME = True, "University login"  # the link on the login page
     anonymous = Watched(browser)
     _policy(anonymous.goto(f"{live_server.url}/admin/login/"))
     expect(anonymous.page.get_by_role("button", name="Log in")).to_be_visible()
+    expect(anonymous.page.get_by_role("link", name="Sign in with University login")).to_be_visible()
     anonymous.assert_clean("admin login")
     anonymous.context.close()
 
