@@ -218,7 +218,7 @@ OIDC_RP_SCOPES = "openid email"
 OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", default=True)
 OIDC_CREATE_USER = env_bool("OIDC_CREATE_USER", default=False)
 OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10, low=1)
-# Whether a sign-on counts as the second factor staff must otherwise give here (the provider's own
+# For the two-factor check for staff: whether a sign-on counts as the second factor (the provider's own
 # multi-factor policy then stands in for it). Off: single sign-on users still give this site's second factor.
 OIDC_SATISFIES_2FA = env_bool("OIDC_SATISFIES_2FA", default=False)
 LOGIN_REDIRECT_URL = "/admin/"
@@ -288,8 +288,9 @@ SECURE_REFERRER_POLICY = env_choice(
 )
 X_FRAME_OPTIONS = env_choice("X_FRAME_OPTIONS", "DENY", ("DENY", "SAMEORIGIN"))
 
-# Content-Security-Policy (django-csp): scripts, styles, images and fonts from this site only; the few
-# inline styles that remain carry the request's nonce ({{ request.csp_nonce }}). No inline script runs.
+# Content-Security-Policy (django-csp): scripts, styles, images and fonts from this site only (and data:
+# images); the few inline styles that remain carry the request's nonce ({{ request.csp_nonce }}). No inline
+# script runs. Per-view changes: the ReDoc page (config/urls.py) and report downloads (analysis/api.py).
 CONTENT_SECURITY_POLICY: dict[str, Any] = {
     "DIRECTIVES": {
         "default-src": [SELF],
