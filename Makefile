@@ -37,7 +37,7 @@ demo: $(STAMP)
 	DEBUG=1 PUBLIC_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py demo_participant --trial therabot
 	@echo ""
 	@echo "Web admin:  http://$(HOST):$(PORT)/admin/   (log in with an account above)"
-	@echo "API docs:   http://$(HOST):$(PORT)/api/docs/ (Authorization: Token <token>)"
+	@echo "API docs:   http://$(HOST):$(PORT)/api/docs/ (log in at /admin/ first; scripts: Authorization: Token <token>)"
 	@echo ""
 	DEBUG=1 PUBLIC_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 

@@ -36,6 +36,7 @@ def bench_env() -> dict[str, str]:
         SECRET_KEY=env.get("BENCH_SECRET_KEY", "bench-only-secret-key-not-used-anywhere-else-0123456789"),
         DEBUG="0",
         ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="0",  # plain HTTP on the loopback
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="bench.settings",
         PYTHONPATH=str(ROOT),

@@ -17,6 +17,7 @@ from typing import Any
 
 import dj_database_url
 import django_stubs_ext
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 # Lets typed code subscript Django generics at runtime (admin.ModelAdmin[Trial], QuerySet[Participant]).
@@ -79,6 +80,15 @@ def env_int_list(name: str, default: str, *, low: int | None = None) -> list[int
     return [int(_number(name, item, int, low, None)) for item in env_list(name, default)]
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, "")
+    if raw.strip() == "":
+        return default
+    if raw.strip() not in choices:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not one of {', '.join(choices)}.")
+    return raw.strip()
+
+
 TESTING = "pytest" in sys.modules or env_bool("TESTING")
 DEBUG = env_bool("DEBUG", default=False)
 
@@ -110,6 +120,9 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
+    "mozilla_django_oidc",
     "trial",
     "participants",
     "assessments",
@@ -118,6 +131,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.NoStoreMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -128,6 +142,7 @@ MIDDLEWARE = [
     "trial.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Last: it answers a locked-out login with trial.throttling.lockout_response (AXES_LOCKOUT_CALLABLE).
     "axes.middleware.AxesMiddleware",
 ]
@@ -145,6 +160,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "trial.oidc.single_sign_on",
             ],
         },
     },
@@ -201,6 +217,38 @@ AUTH_PASSWORD_VALIDATORS = [
 if TESTING:
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# Single sign-on for staff over OpenID Connect (trial/oidc.py; docs/operator.md, "Single sign-on"): on when
+# OIDC_RP_CLIENT_ID is set, and then the secret and the provider's endpoints (from its
+# /.well-known/openid-configuration) are required. It signs in existing, active users whose e-mail the
+# provider has verified; it never grants a trial role, and creates no account unless OIDC_CREATE_USER=1.
+# Axes first: it refuses a locked-out login before any backend checks the password (section below).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "").strip()
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "").strip() or "single sign-on"
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "").strip()
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "").strip()
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "").strip()
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "").strip()
+OIDC_RP_SIGN_ALGO = env_choice("OIDC_RP_SIGN_ALGO", "RS256", ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512"))
+OIDC_RP_SCOPES = "openid email"
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", default=True)
+OIDC_CREATE_USER = env_bool("OIDC_CREATE_USER", default=False)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10, low=1)
+# For the two-factor check for staff: whether a sign-on counts as the second factor (the provider's own
+# multi-factor policy then stands in for it). Off: single sign-on users still give this site's second factor.
+OIDC_SATISFIES_2FA = env_bool("OIDC_SATISFIES_2FA", default=False)
+LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL_FAILURE = "/oidc/refused/"
+if OIDC_ENABLED:
+    _needed = ["OIDC_RP_CLIENT_SECRET", "OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT"]
+    _needed += ["OIDC_OP_USER_ENDPOINT", "OIDC_OP_JWKS_ENDPOINT"]
+    _missing = [name for name in _needed if not os.environ.get(name, "").strip()]
+    if _missing:
+        raise ImproperlyConfigured(f"OIDC_RP_CLIENT_ID is set, so single sign-on needs {', '.join(_missing)} too.")
+    AUTHENTICATION_BACKENDS.append("trial.oidc.StaffOIDCBackend")
+
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English")]
 TIME_ZONE = "UTC"
@@ -210,6 +258,7 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # E-mail: console by default; EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST,
 # EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS for real delivery.
@@ -229,6 +278,54 @@ if not DEBUG and not TESTING:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# HTTPS (docs/operator.md, "Hardening"): outside debug, plain-HTTP requests are redirected to HTTPS and
+# browsers are told to use nothing but HTTPS for a year (HSTS); `make demo` (DEBUG=1, plain http) gets
+# neither. Behind a proxy that ends TLS, SECURE_PROXY_SSL_HEADER names the header the proxy sets (and
+# must strip from what clients send): without it every request looks like plain HTTP and redirects forever.
+HTTPS_ONLY = not (DEBUG or TESTING)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=HTTPS_ONLY)
+# Load balancers check health over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS_ONLY else 0, low=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+if not SECURE_HSTS_PRELOAD:
+    # Preloading puts the domain on the browsers' built-in HTTPS-only list, hard to undo: the operator's
+    # decision (SECURE_HSTS_PRELOAD=1), not a default, so `check --deploy` need not ask for it.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+_proxy_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_header:
+    if not _proxy_header.startswith("HTTP_") or not _proxy_header.replace("_", "").isalnum():
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER={_proxy_header!r} is not a request header as Django names it "
+            "(e.g. HTTP_X_FORWARDED_PROTO for X-Forwarded-Proto)."
+        )
+    SECURE_PROXY_SSL_HEADER = (_proxy_header.upper(), "https")
+SECURE_REFERRER_POLICY = env_choice(
+    "SECURE_REFERRER_POLICY",
+    "same-origin",
+    ("no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"),
+)
+X_FRAME_OPTIONS = env_choice("X_FRAME_OPTIONS", "DENY", ("DENY", "SAMEORIGIN"))
+
+# Content-Security-Policy (django-csp): scripts, styles, images and fonts from this site only (and data:
+# images); the few inline styles that remain carry the request's nonce ({{ request.csp_nonce }}). No inline
+# script runs. Per-view changes: the ReDoc page (config/urls.py) and report downloads (analysis/api.py).
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+if os.environ.get("CSP_REPORT_URI", "").strip():
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [os.environ["CSP_REPORT_URI"].strip()]
 
 # Where links in messages point (participant questionnaire links, alert links for clinicians).
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
@@ -283,7 +380,6 @@ JOB_LEASE_SECONDS = env_int("JOB_LEASE_SECONDS", 5 * 3600, low=1)
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, low=0, high=10)
 # Login lockout (django-axes) on every login form: after AXES_FAILURE_LIMIT wrong passwords for one
 # username from one address, that pair cannot log in, right password or not, for AXES_COOLOFF_MINUTES.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, low=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, low=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -339,6 +435,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Enrollment, concealed randomization and follow-up of randomized controlled trials.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs are for staff only (config/urls.py); the docs come from this server.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAdminUser"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
 

@@ -1,7 +1,10 @@
+from csp.constants import SELF
+from csp.decorators import csp_update
 from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from analysis import api as analysis_api
 from assessments import api as assessments_api
@@ -9,7 +12,7 @@ from config import health
 from participants import api as participants_api
 from participants import api_chatbot, api_safety
 from trial import api as trial_api
-from trial import api_tokens, two_factor
+from trial import api_tokens, oidc, two_factor
 
 trial_urls: list[URLPattern | URLResolver] = [
     path("", trial_api.TrialDetailView.as_view(), name="trial-detail"),
@@ -68,14 +71,45 @@ api_v1: list[URLPattern | URLResolver] = [
     path("chatbot/<slug:slug>/", include(chatbot_urls)),
 ]
 
+# ReDoc adds the style sheet of its scroll bars at load, before it is given the nonce: allowed by its hash
+# (ReDoc 2.5.4 of drf-spectacular-sidecar 2026.10.1; tests/test_csp_browser.py fails if an update changes
+# it). Its search runs in a worker it makes from a blob: URL. The one thing the policy still blocks there is
+# the Redocly logo it would fetch from the vendor's CDN.
+REDOC_POLICY = {
+    "style-src": [
+        "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",
+        "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",  # the same element, still empty
+    ],
+    "worker-src": [SELF, "blob:"],
+}
+
+# Single sign-on (trial/oidc.py): 404 unless configured. The names are mozilla-django-oidc's.
+oidc_urls: list[URLPattern | URLResolver] = [
+    path("authenticate/", oidc.authenticate, name="oidc_authentication_init"),
+    path("callback/", oidc.callback, name="oidc_authentication_callback"),
+    path("refused/", oidc.refused, name="oidc-refused"),
+]
+admin.site.login_template = "admin/login_sso.html"
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("health/", health.health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Staff only: the pages send anyone else to the login page, the schema answers 401 / 403.
+    path(
+        "api/docs/",
+        staff_member_required(SpectacularSwaggerSplitView.as_view(template_name="api/swagger_ui.html")),
+        name="api-docs",
+    ),
+    path(
+        "api/redoc/",
+        staff_member_required(csp_update(REDOC_POLICY)(SpectacularRedocView.as_view(template_name="api/redoc.html"))),
+        name="api-redoc",
+    ),
     path("api-auth/", include("rest_framework.urls")),
     path("account/2fa/", two_factor.two_factor, name="two-factor"),
+    path("oidc/", include(oidc_urls)),
     path("q/", include("assessments.urls")),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -151,3 +152,79 @@ def test_the_cache_is_redis_when_configured(settings):
     assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
     cache.set("trialplatform-test-key", {"n": 1}, timeout=5)
     assert cache.get("trialplatform-test-key") == {"n": 1}
+
+
+PRODUCTION = {"SECRET_KEY": secrets.token_urlsafe(50), "DEBUG": "0", "ALLOWED_HOSTS": "trials.example.org,testserver"}
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    """A subprocess without TESTING, as production starts: HSTS, the HTTPS redirect and secure cookies on."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "TESTING", "REDIS_URL"}}
+    clean.update(PRODUCTION, DJANGO_SETTINGS_MODULE="config.settings", VAR_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+def test_https_is_enforced_outside_debug_except_for_health_checks(tmp_path):
+    script = (
+        "import django; django.setup(); from django.test import Client; c = Client(); "
+        "print(c.get('/admin/login/').status_code, c.get('/admin/login/').get('Location'), "
+        "c.get('/health/').status_code, c.get('/admin/login/', secure=True).get('Strict-Transport-Security'), sep='|')"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "TESTING"}}
+    clean.update(PRODUCTION, DJANGO_SETTINGS_MODULE="config.settings", VAR_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    status, location, health, hsts = result.stdout.strip().splitlines()[-1].split("|")
+    assert (status, location) == ("301", "https://testserver/admin/login/")
+    assert health != "301"  # load balancers probe /health/ over plain HTTP
+    assert hsts == "max-age=31536000; includeSubDomains"
+
+
+def test_debug_serves_plain_http_without_hsts():
+    result = _settings("(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SESSION_COOKIE_SECURE)", DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(False, 0, False)"
+
+
+def test_https_settings_are_read_from_the_environment():
+    result = _settings(
+        "(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_PRELOAD, s.SECURE_PROXY_SSL_HEADER, "
+        "s.SECURE_REFERRER_POLICY, s.X_FRAME_OPTIONS)",
+        **PRODUCTION,
+        SECURE_SSL_REDIRECT="0",
+        SECURE_HSTS_SECONDS="3600",
+        SECURE_HSTS_PRELOAD="1",
+        SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO",
+        SECURE_REFERRER_POLICY="no-referrer",
+        X_FRAME_OPTIONS="SAMEORIGIN",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "(False, 3600, True, ('HTTP_X_FORWARDED_PROTO', 'https'), 'no-referrer', 'SAMEORIGIN')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto"}, "SECURE_PROXY_SSL_HEADER='X-Forwarded-Proto' is not"),
+        ({"SECURE_REFERRER_POLICY": "unsafe-url"}, "SECURE_REFERRER_POLICY='unsafe-url' is not one of"),
+        ({"X_FRAME_OPTIONS": "ALLOW"}, "X_FRAME_OPTIONS='ALLOW' is not one of DENY, SAMEORIGIN."),
+        ({"SECURE_HSTS_SECONDS": "-1"}, "SECURE_HSTS_SECONDS='-1' is out of range"),
+    ],
+)
+def test_bad_https_settings_are_named(env, message):
+    result = _settings("1", **PRODUCTION, **env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and message in result.stderr

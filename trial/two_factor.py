@@ -23,7 +23,7 @@ from typing import Any
 import segno
 from axes.handlers.proxy import AxesProxyHandler
 from django.conf import settings
-from django.contrib.auth import logout
+from django.contrib.auth import BACKEND_SESSION_KEY, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.views import redirect_to_login
@@ -40,6 +40,7 @@ from trial import access, throttling
 
 MODES = ("required", "optional", "off")
 # Pages a signed-in, unverified user may still open: the second-factor page itself and logging out.
+OIDC_BACKEND = "trial.oidc.StaffOIDCBackend"
 OPEN_PATHS = ("/account/2fa/", "/admin/logout/", "/api-auth/logout/", "/static/")
 
 
@@ -49,6 +50,8 @@ def must_verify(request: HttpRequest) -> bool:
     mode = settings.STAFF_2FA
     if mode == "off" or not user.is_authenticated or user.is_verified():
         return False
+    if settings.OIDC_SATISFIES_2FA and request.session.get(BACKEND_SESSION_KEY) == OIDC_BACKEND:
+        return False  # the identity provider's multi-factor policy stands in for ours (docs/operator.md)
     if TOTPDevice.objects.filter(user_id=user.pk, confirmed=True).exists():
         return True
     return mode == "required" and access.needs_two_factor(user)

@@ -8,6 +8,8 @@ document. Every string that comes from the data is escaped; numbers go through `
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,7 +26,7 @@ from analysis.report.fmt import (
 from analysis.report.plots import ForestRow, arm_styles, forest_plot, has_means, trajectory_plot
 from analysis.stats.effects import THRESHOLDS
 
-__all__ = ["render_report"]
+__all__ = ["CONTENT_SECURITY_POLICY", "render_report"]
 
 CSS = """
 :root { color-scheme: light; --ink: #1a1a1a; --muted: #555; --rule: #d0d4da; --band: #f2f4f7; }
@@ -94,6 +96,13 @@ td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: t
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 }
 """
+
+# What the report may use when a browser shows it from this server: its own style sheet (by its hash)
+# and nothing else (SVG is inline markup, not a load).
+_CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 def _join(items: Sequence[str]) -> str:

@@ -3,8 +3,10 @@ downloadable when done, audited with its hash; refused, failed and duplicated jo
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
+import re
 import time
 from datetime import timedelta
 
@@ -147,6 +149,12 @@ def test_an_unblinded_report_after_lock(api, unblinded_statistician, trial, requ
     assert job.status == JobStatus.DONE, job.error
     html = _download(api, unblinded_statistician, job.pk).decode()
     assert html.lstrip().lower().startswith("<!doctype html") and "<svg" in html
+    # Shown in a browser from here, it may use its own style sheet (by its hash) and nothing else.
+    style = re.search(r"<style>(.*?)</style>", html, re.DOTALL)
+    assert style is not None and html.count("<style") == 1 and "<script" not in html
+    digest = base64.b64encode(hashlib.sha256(style.group(1).encode()).digest()).decode()
+    policy = api(unblinded_statistician).get(f"{BASE}/jobs/{job.pk}/download/")["Content-Security-Policy"]
+    assert policy.split("; ")[:2] == ["default-src 'none'", f"style-src 'sha256-{digest}'"]
     # No follow-up yet: every outcome says so instead of a number, and the CONSORT counts are there.
     assert job.result["consort"]["randomized"] == 6 and job.result["blinded"] is False
     assert all(o["error"] for o in job.result["outcomes"])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -244,13 +245,36 @@ def test_the_openapi_schema_generates_without_warnings(tmp_path):
     assert "/api/v1/trials/{slug}/screenings/" in (tmp_path / "schema.yml").read_text()
 
 
-def test_the_openapi_schema_and_docs_are_served(client, api, coordinator):
-    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+def test_the_openapi_schema_and_docs_are_served_to_staff(client, api, coordinator):
+    coordinator.is_staff = True
+    coordinator.save(update_fields=["is_staff"])
+    schema = api(coordinator).get("/api/schema/", HTTP_ACCEPT="application/json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
     assert "/api/v1/trials/{slug}/participants/{id}/randomize/" in paths
     assert "/api/v1/trials/{slug}/screenings/" in paths
-    assert client.get("/api/docs/").status_code == 200
+    client.force_login(coordinator)
+    for page in ("/api/docs/", "/api/redoc/"):
+        response = client.get(page)
+        assert response.status_code == 200
+        html = response.content.decode()
+        # Served from this server (works offline), no CDN: scripts and style sheets under /static/ or the
+        # page's own start-up script; no inline script, no other host.
+        assert set(re.findall(r'(?:src|href)="(?!/static/)([^"]+)"', html)) <= {f"{page}?script="}
+        assert "<script>" not in html and "//" not in html
+    script = client.get("/api/docs/?script=")  # Swagger UI's start-up, a script file of its own
+    assert script.status_code == 200 and script["Content-Type"].startswith("application/javascript")
+
+
+def test_the_openapi_schema_and_docs_are_for_staff_only(client, api, coordinator):
+    assert api(None).get("/api/schema/").status_code == 401
+    assert api(coordinator).get("/api/schema/").status_code == 403  # a trial member, not staff
+    for page in ("/api/docs/", "/api/redoc/"):
+        anonymous = client.get(page)
+        assert anonymous.status_code == 302 and anonymous["Location"].startswith(f"/admin/login/?next={page}")
+    client.force_login(coordinator)
+    assert client.get("/api/docs/").status_code == 302
+    assert client.get("/api/docs/?script=").status_code == 302
 
 
 def test_submitting_through_the_api_is_scoped_and_costs_a_fixed_number_of_statements(api, coordinator, trial):
