@@ -419,13 +419,14 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "trial.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        "trial.authentication.AnonymousRate",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": ["trial.throttling.AnonThrottle", "trial.throttling.UserThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["trial.throttling.UserThrottle"],
     "DEFAULT_THROTTLE_RATES": API_THROTTLE_RATES,
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }

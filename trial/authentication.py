@@ -34,3 +34,12 @@ class TokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword
+
+
+class AnonymousRate(authentication.BaseAuthentication):
+    """Last in the list: a request that no token or session identified counts against the anonymous rate per
+    address (``API_THROTTLE_RATES["anon"]``), then goes on as anonymous (and gets 401 from the view)."""
+
+    def authenticate(self, request: Request) -> None:
+        throttling.count_anonymous(request)
+        return None

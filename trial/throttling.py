@@ -131,12 +131,6 @@ class _PerClient(_SettingsRate):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
-class AnonThrottle(_SettingsRate, throttling.AnonRateThrottle):
-    """Anonymous callers, per client address."""
-
-    scope = "anon"
-
-
 class UserThrottle(_PerClient, throttling.UserRateThrottle):
     """Signed-in callers (token or session), per user; the chatbot service per key."""
 
@@ -158,6 +152,15 @@ class ScreeningThrottle(_PerClient, throttling.UserRateThrottle):
         if request.method != "POST":
             return True
         return bool(super().allow_request(request, view))
+
+
+def count_anonymous(request: Request) -> None:
+    """A request that no token or session identified, per address. Counted while authenticating, since every
+    API view needs a signed-in caller: DRF checks permissions (401) before throttles, so a throttle class
+    would never see an anonymous request."""
+    wait = hit("api-anon", client_ip(request), Rate.parse(settings.API_THROTTLE_RATES["anon"]))
+    if wait is not None:
+        raise exceptions.Throttled(wait)
 
 
 def refuse_if_guessing(request: Request) -> None:
