@@ -217,6 +217,9 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 SAFETY_ESCALATION_HOURS = env_float("SAFETY_ESCALATION_HOURS", 24, low=0)
 SAFETY_ESCALATION_HOURS_URGENT = env_float("SAFETY_ESCALATION_HOURS_URGENT", 1, low=0)
 
+# Unblinding the whole trial: a request waits this many days for a second person's confirmation.
+UNBLINDING_REQUEST_DAYS = env_int("UNBLINDING_REQUEST_DAYS", 7, low=1)
+
 # Crisis resources shown on every participant page, and at once after a risk answer (PHQ-9 item 9).
 # US defaults; a trial elsewhere replaces them (Trial.crisis_resources; see assessments/crisis.py).
 CRISIS_RESOURCES: list[dict[str, str]] = [

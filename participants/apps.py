@@ -8,7 +8,10 @@ class ParticipantsConfig(AppConfig):
     def ready(self) -> None:
         from participants.messaging import register_renderer
         from participants.services import safety, unblinding
+        from trial.events import trial_unblinding_step
 
         register_renderer(safety.ALERT_KIND, safety.render_alert, retry_forever=True)
         register_renderer(unblinding.NOTICE_KIND, unblinding.render_unblinding_notice)
+        register_renderer(unblinding.TRIAL_NOTICE_KIND, unblinding.render_trial_unblinding_notice)
         register_renderer(safety.ESCALATION_KIND, safety.render_alert, retry_forever=True)
+        trial_unblinding_step.connect(unblinding.notify_trial_unblinding_step, dispatch_uid="trial-unblinding-notices")

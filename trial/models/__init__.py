@@ -16,6 +16,7 @@ from trial.models.protocol import (
     VisitInstrument,
     register_design_check,
 )
+from trial.models.unblinding import TrialUnblindingRequest, UnblindingStatus
 
 __all__ = [
     "AnalysisOutcome",
@@ -32,6 +33,8 @@ __all__ = [
     "Trial",
     "TrialMembership",
     "TrialStatus",
+    "TrialUnblindingRequest",
+    "UnblindingStatus",
     "VisitDefinition",
     "VisitInstrument",
     "register_design_check",
