@@ -79,6 +79,15 @@ PROBLEMS = {
             "a mistake, please contact the study team."
         ),
     ),
+    "replaced": Problem(
+        410,
+        _("This link has been replaced"),
+        _(
+            "We have sent you a newer message about these questionnaires, with a new link: please open the "
+            "link in the latest message. Your answers so far are kept. If you cannot find it, contact the "
+            "study team for a new link."
+        ),
+    ),
     "closed": Problem(
         410,
         _("This questionnaire is closed"),
@@ -184,7 +193,7 @@ class Visit:
 def _open_visit(request: HttpRequest, token: str) -> Visit | HttpResponse:
     link = links.link_resolve(token=token)
     if link is None:
-        return problem(request, "expired" if links.link_known(token=token) else "invalid")
+        return problem(request, links.link_refusal(token=token))
     visit = Visit(token=token, link=link)
     status = visit.assessment.status
     if status in (AssessmentStatus.MISSED, AssessmentStatus.CANCELLED):

@@ -41,6 +41,8 @@ class Rendered:
     to: str
     subject: str
     body: str
+    # Called when the send fails: undo what rendering did for this attempt (a participant's new link).
+    on_failure: Callable[[], None] | None = None
 
 
 # kind -> renderer(message) -> Rendered, or None to cancel the message.
@@ -211,6 +213,7 @@ def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
     message = OutboxMessage.objects.select_related("participant", "user").get(pk=message_id)
     mine = OutboxMessage.objects.filter(pk=message_id, claim_id=claim)
     renderer = _renderers.get(message.kind)
+    rendered: Rendered | None = None
     try:
         if renderer is None:
             raise LookupError(f"No renderer is registered for message kind {message.kind!r}.")
@@ -220,6 +223,8 @@ def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
             return "cancelled"
         _send(message, rendered)
     except Exception as exc:
+        if rendered is not None and rendered.on_failure is not None:
+            rendered.on_failure()
         attempts = message.attempts
         forever = message.kind in _retried_forever
         past_limit = attempts >= getattr(settings, "OUTBOX_MAX_ATTEMPTS", 8)
