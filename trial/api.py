@@ -94,6 +94,7 @@ class TrialOut(serializers.Serializer[Any]):
     status = serializers.CharField()
     randomization_method = serializers.CharField()
     open_label = serializers.BooleanField()
+    conceal_allocation_order = serializers.BooleanField()
     unblinded_at = serializers.DateTimeField(allow_null=True)
 
 
