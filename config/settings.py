@@ -22,7 +22,12 @@ from django.core.exceptions import ImproperlyConfigured
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+# What the platform ships with (instrument definitions, the reference trial template, translations) is in
+# this package, so an installed wheel carries it as well as a checkout does.
+BUNDLED_DIR = Path(__file__).resolve().parent
+# Files the platform writes: next to manage.py in a checkout; in the working directory for an installed
+# copy (site-packages is no place for them), unless VAR_DIR says where.
+VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var" if (BASE_DIR / "manage.py").exists() else Path.cwd() / "var"))
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -121,7 +126,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -189,7 +194,7 @@ LANGUAGES = [("en", "English")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [BUNDLED_DIR / "locale"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
