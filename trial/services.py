@@ -160,10 +160,13 @@ def trial_unblinding_request(
     return request
 
 
-def _decidable(request: TrialUnblindingRequest, trial: Trial, user: User) -> TrialUnblindingRequest:
+def _decidable(request: TrialUnblindingRequest, user: User) -> TrialUnblindingRequest:
     request = TrialUnblindingRequest.objects.select_for_update().get(pk=request.pk)
-    _expire_stale_unblinding_requests(trial)
-    request.refresh_from_db()
+    if request.status == UnblindingStatus.PENDING and request.expires_at <= clock.now():
+        raise Conflict(
+            f"Unblinding request {request.pk} expired unconfirmed on {request.expires_at:%Y-%m-%d}; ask again.",
+            code="not_pending",
+        )
     if request.status != UnblindingStatus.PENDING:
         raise Conflict(f"Unblinding request {request.pk} is {request.status}; make a new request.", code="not_pending")
     if request.requested_by_id == user.pk:
@@ -178,7 +181,7 @@ def trial_unblinding_confirm(*, request: TrialUnblindingRequest, by: Actor, note
     """The second person's confirmation: the trial is unblinded now. Audited and notified."""
     trial = Trial.objects.select_for_update().get(pk=request.trial_id)
     user = _unblinding_member(trial, by)
-    request = _decidable(request, trial, user)
+    request = _decidable(request, user)
     _refuse_if_unblinded(trial)
     _refuse_while_recruiting(trial, request.emergency_reason)
     now = clock.now()
@@ -212,7 +215,7 @@ def trial_unblinding_reject(*, request: TrialUnblindingRequest, by: Actor, note:
         raise DomainError("Give the reason for rejecting the request.", field="note")
     trial = Trial.objects.select_for_update().get(pk=request.trial_id)
     user = _unblinding_member(trial, by)
-    request = _decidable(request, trial, user)
+    request = _decidable(request, user)
     request.status, request.decided_by, request.decided_at, request.decision_note = (
         UnblindingStatus.REJECTED,
         user,
