@@ -61,7 +61,7 @@ bench: $(STAMP)
 
 ## serve-prod: the production processes on one machine (Procfile: gunicorn, Celery worker and beat, run by
 ## honcho), with the settings from the environment: SECRET_KEY, DATABASE_URL and REDIS_URL at least
-## (docs/operator.md). The web process listens on BIND:PORT (default 127.0.0.1:8000).
+## (docs/operator.md). The web process listens on HOST:PORT (default 127.0.0.1:8000).
 serve-prod: $(STAMP)
 	@missing=""; for name in SECRET_KEY DATABASE_URL REDIS_URL; do \
 	  [ -n "$$(printenv $$name)" ] || missing="$$missing $$name"; done; \
@@ -69,7 +69,7 @@ serve-prod: $(STAMP)
 	    echo "serve-prod: set$$missing in the environment (docs/operator.md, Production)." >&2; exit 2; fi
 	DEBUG=0 $(BIN)/python manage.py migrate --noinput
 	DEBUG=0 $(BIN)/python manage.py collectstatic --noinput
-	DEBUG=0 PATH="$(abspath $(BIN)):$$PATH" PORT=$(PORT) BIND=$(HOST) $(BIN)/honcho start --no-prefix -f Procfile
+	DEBUG=0 PATH="$(abspath $(BIN)):$$PATH" BIND=$(HOST) $(BIN)/honcho start -f Procfile -p $(PORT)
 
 worker: $(STAMP)
 	$(BIN)/celery -A config worker --loglevel=info
