@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: demo test lint typecheck check venv migrate serve worker beat clean bench
+.PHONY: demo test lint typecheck check venv migrate serve serve-prod worker beat clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,18 @@ check: lint typecheck test
 ## Options in BENCH_ARGS (default sizes 10000,30000,100000); figures in docs/PERFORMANCE.md, last run in bench/results/.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## serve-prod: the production processes on one machine (Procfile: gunicorn, Celery worker and beat, run by
+## honcho), with the settings from the environment: SECRET_KEY, DATABASE_URL and REDIS_URL at least
+## (docs/operator.md). The web process listens on HOST:PORT (default 127.0.0.1:8000).
+serve-prod: $(STAMP)
+	@missing=""; for name in SECRET_KEY DATABASE_URL REDIS_URL; do \
+	  [ -n "$$(printenv $$name)" ] || missing="$$missing $$name"; done; \
+	  if [ -n "$$missing" ]; then \
+	    echo "serve-prod: set$$missing in the environment (docs/operator.md, Production)." >&2; exit 2; fi
+	DEBUG=0 $(BIN)/python manage.py migrate --noinput
+	DEBUG=0 $(BIN)/python manage.py collectstatic --noinput
+	DEBUG=0 PATH="$(abspath $(BIN)):$$PATH" BIND=$(HOST) $(BIN)/honcho start -f Procfile -p $(PORT)
 
 worker: $(STAMP)
 	$(BIN)/celery -A config worker --loglevel=info

@@ -3,9 +3,11 @@ details, and nothing at all if the participant withdrew or the questionnaire is 
 
 from __future__ import annotations
 
+from functools import partial
+
 from assessments.crisis import crisis_resources_for
 from assessments.models import AssessmentStatus, ScheduledAssessment
-from assessments.services.links import link_create
+from assessments.services.links import link_create, link_retract
 from assessments.services.scheduling import INVITATION_KIND, participant_tz
 from participants.messaging import Rendered
 from participants.models import Channel, ContactDetails, OutboxMessage, Status
@@ -46,11 +48,11 @@ def render_assessment_message(message: OutboxMessage) -> Rendered | None:
         )
     if message.channel == Channel.SMS:
         body = f"{trial.title}: your questionnaires are ready until {closes:%b %d}. {url}"
-        return Rendered(to=to, subject=subject, body=body)
+        return Rendered(to=to, subject=subject, body=body, on_failure=partial(link_retract, url=url))
     body = (
         f"{opening} They take about ten minutes.\n\n{url}\n\n"
         f"The link is personal and works until {closes:%A %B %d, %Y}.\n\n"
         "If you are in crisis or thinking of harming yourself:\n"
         + "".join(f"- {r['action']} ({r['name']})\n" for r in crisis_resources_for(trial))
     )
-    return Rendered(to=to, subject=subject, body=body)
+    return Rendered(to=to, subject=subject, body=body, on_failure=partial(link_retract, url=url))

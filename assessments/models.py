@@ -140,13 +140,22 @@ class DraftAnswers(models.Model):
 
 class AccessLink(models.Model):
     """A participant's link to one questionnaire visit. Only the SHA-256 of the token is stored; the
-    token itself exists only in the message that carried it. It expires when the window closes."""
+    token itself exists only in the message that carried it. It expires when the window closes. A visit
+    has one live link: the link a new message carries replaces the earlier ones (``replaced_at``)."""
 
     assessment = models.ForeignKey(ScheduledAssessment, on_delete=models.CASCADE, related_name="links")
     token_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=clock.now)
     expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)  # to the minute (services.links)
+    replaced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assessment"], condition=models.Q(replaced_at__isnull=True), name="one_live_link_per_visit"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Link to {self.assessment} (expires {self.expires_at:%Y-%m-%d})"

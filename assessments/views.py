@@ -83,6 +83,15 @@ PROBLEMS = {
             "a mistake, please contact the study team."
         ),
     ),
+    "replaced": Problem(
+        410,
+        _("This link has been replaced"),
+        _(
+            "We have sent you a newer message about these questionnaires, with a new link: please open the "
+            "link in the latest message. Your answers so far are kept. If you cannot find it, contact the "
+            "study team for a new link."
+        ),
+    ),
     "closed": Problem(
         410,
         _("This questionnaire is closed"),
@@ -205,12 +214,13 @@ def _open_visit(request: HttpRequest, token: str, *, posted: str | None = None) 
         return problem(request, "too_many", retry_after=wait)
     link = links.link_resolve(token=token)
     if link is None:
-        expired = links.link_find(token=token)
-        if expired is None:
+        found = links.link_find(token=token)
+        if found is None:
             return _unknown_link(request, address)  # the token is nobody's: there is nobody to raise a signal for
+        refusal = links.link_refusal(token=token)  # replaced by a newer message's link, or expired
         if posted is not None:
-            _unrecorded_signal(request, expired.assessment, posted, "Refused: the link had expired")
-        return problem(request, "expired")
+            _unrecorded_signal(request, found.assessment, posted, f"Refused: the link was {refusal}")
+        return problem(request, refusal)
     visit = Visit(token=token, link=link)
     status = visit.assessment.status
     if status in (AssessmentStatus.MISSED, AssessmentStatus.CANCELLED, AssessmentStatus.SCHEDULED):

@@ -24,7 +24,12 @@ from django.core.exceptions import ImproperlyConfigured
 django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+# What the platform ships with (instrument definitions, the reference trial template, translations) is in
+# this package, so an installed wheel carries it as well as a checkout does.
+BUNDLED_DIR = Path(__file__).resolve().parent
+# Files the platform writes: next to manage.py in a checkout; in the working directory for an installed
+# copy (site-packages is no place for them), unless VAR_DIR says where.
+VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var" if (BASE_DIR / "manage.py").exists() else Path.cwd() / "var"))
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -153,7 +158,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -254,11 +259,10 @@ LANGUAGES = [("en", "English")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [BUNDLED_DIR / "locale"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # E-mail: console by default; EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST,
 # EMAIL_PORT, EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS for real delivery.
@@ -333,6 +337,9 @@ PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 # Safety: unacknowledged alerts escalate after these many hours (urgent: PHQ-9 item 9 = 3, chatbot crisis).
 SAFETY_ESCALATION_HOURS = env_float("SAFETY_ESCALATION_HOURS", 24, low=0)
 SAFETY_ESCALATION_HOURS_URGENT = env_float("SAFETY_ESCALATION_HOURS_URGENT", 1, low=0)
+
+# Unblinding the whole trial: a request waits this many days for a second person's confirmation.
+UNBLINDING_REQUEST_DAYS = env_int("UNBLINDING_REQUEST_DAYS", 7, low=1)
 
 # Crisis resources shown on every participant page, and at once after a risk answer (PHQ-9 item 9).
 # US defaults; a trial elsewhere replaces them (Trial.crisis_resources; see assessments/crisis.py).

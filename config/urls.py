@@ -18,6 +18,16 @@ trial_urls: list[URLPattern | URLResolver] = [
     path("", trial_api.TrialDetailView.as_view(), name="trial-detail"),
     path("status/", trial_api.TrialStatusView.as_view(), name="trial-status"),
     path("unblind/", trial_api.TrialUnblindView.as_view(), name="trial-unblind"),
+    path(
+        "unblind/<int:request_id>/confirm/",
+        trial_api.TrialUnblindDecisionView.as_view(decision="confirm"),
+        name="trial-unblind-confirm",
+    ),
+    path(
+        "unblind/<int:request_id>/reject/",
+        trial_api.TrialUnblindDecisionView.as_view(decision="reject"),
+        name="trial-unblind-reject",
+    ),
     path("consent-documents/", trial_api.ConsentDocumentsView.as_view(), name="consent-documents"),
     path("audit/", trial_api.AuditTrailView.as_view(), name="audit-trail"),
     path("screenings/", participants_api.ScreeningView.as_view(), name="screening"),

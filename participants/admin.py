@@ -38,6 +38,8 @@ from trial.admin import (
     arm_view_for,
     can_anywhere,
     can_in,
+    order_hidden_anywhere,
+    order_hidden_for,
     require_in,
     trial_ids_with,
 )
@@ -80,6 +82,14 @@ class StatusChangeInline(admin.TabularInline[StatusChange, Participant]):
     readonly_fields = ["at", "from_status", "to_status", "by", "reason"]
     extra = 0
 
+    def get_fields(self, request: HttpRequest, obj: Participant | None = None) -> Any:
+        if obj is not None and order_hidden_for(request, obj.trial):
+            return [name for name in self.fields if name != "at"]  # the randomization's time among them
+        return self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Participant | None = None) -> Any:
+        return self.get_fields(request, obj)
+
     def has_view_permission(self, request: HttpRequest, obj: Participant | None = None) -> bool:
         if obj is None:
             return can_anywhere(request, Capability.VIEW_TRIAL)
@@ -115,6 +125,17 @@ class ParticipantAdmin(TrialScopedMixin[Participant]):
         "ended_reason",
     )
     inlines = [StatusChangeInline]
+
+    def get_fields(self, request: HttpRequest, obj: Participant | None = None) -> Any:
+        # Where the trial conceals the order of allocations from the reader, the randomization's time is
+        # not shown (nor the status history's times: StatusChangeInline).
+        fields = super().get_fields(request, obj)
+        if obj is not None and order_hidden_for(request, obj.trial):
+            return [name for name in fields if name != "randomized_at"]
+        return fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Participant | None = None) -> Any:
+        return self.get_fields(request, obj)
 
     # --- Register ---------------------------------------------------------------------------------
 
@@ -186,7 +207,11 @@ class ParticipantAdmin(TrialScopedMixin[Participant]):
     def _detail_context(self, request: HttpRequest, participant: Participant) -> dict[str, Any]:
         contact_visible = can_in(request, participant.trial_id, Capability.VIEW_CONTACT)
         contact = ContactDetails.objects.filter(participant=participant).first() if contact_visible else None
-        shown = allocation_for_reader(participant, arm_view_for(request, participant.trial))
+        shown = allocation_for_reader(
+            participant,
+            arm_view_for(request, participant.trial),
+            order_hidden=order_hidden_for(request, participant.trial),
+        )
         return {
             "allocation_shown": shown,
             "arm_shown": arm_label(participant, arm_view_for(request, participant.trial)),
@@ -415,7 +440,11 @@ class ParticipantAdmin(TrialScopedMixin[Participant]):
                 apply_domain_error(form, exc)
             else:
                 participant = self.get_queryset(request).get(pk=participant.pk)
-                shown = allocation_for_reader(participant, arm_view_for(request, participant.trial))
+                shown = allocation_for_reader(
+                    participant,
+                    arm_view_for(request, participant.trial),
+                    order_hidden=order_hidden_for(request, participant.trial),
+                )
                 return self._page(
                     request,
                     "randomize_result.html",
@@ -532,15 +561,11 @@ class AllocationAdmin(TrialScopedMixin[Allocation]):
             column.__name__ = name
             return column
 
-        columns: list[Any] = [
-            "participant_link",
-            "trial_slug",
-            arm,
-            "method",
-            "stratum",
-            "allocated_at",
-            "allocated_by",
-        ]
+        @admin.display(description="Allocated at", ordering=None if order_hidden_anywhere(request) else "allocated_at")
+        def allocated_at(allocation: Allocation) -> Any:
+            return "(hidden)" if order_hidden_for(request, allocation.trial) else allocation.allocated_at
+
+        columns: list[Any] = ["participant_link", "trial_slug", arm, "method", "stratum", allocated_at, "allocated_by"]
         if can_anywhere(request, Capability.VIEW_DESIGN_SECRETS):
             columns += [
                 secret("sequence_number", "Position"),
@@ -548,6 +573,11 @@ class AllocationAdmin(TrialScopedMixin[Allocation]):
                 secret("block_size", "Block size"),
             ]
         return columns
+
+    def get_ordering(self, request: HttpRequest) -> Any:
+        # Allocations are numbered in the order they were made: a reader from whom a trial conceals that
+        # order gets the list by study ID.
+        return ["participant__study_id"] if order_hidden_anywhere(request) else ["id"]
 
     @admin.display(description="Participant", ordering="participant__study_id")
     def participant_link(self, allocation: Allocation) -> str:

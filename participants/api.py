@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 import django_filters
+from django.db.models import F
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
@@ -18,7 +19,7 @@ from participants.models import Allocation, ContactDetails, Participant, Status
 from trial import access
 from trial.access import ArmView, Capability
 from trial.api import TrialScopedMixin
-from trial.models import ConsentDocument
+from trial.models import ConsentDocument, Trial
 from trial.throttling import ScreeningThrottle
 
 # --- Output -------------------------------------------------------------------------------------------
@@ -30,8 +31,16 @@ def arm_visible(participant: Participant, view: ArmView) -> bool:
     return view == ArmView.REAL or (view == ArmView.MASKED and bool(participant.unblindings.all()))
 
 
-def allocation_for_reader(participant: Participant, view: ArmView) -> dict[str, Any] | None:
-    """The allocation as this reader may see it: the arm, its blinded letter, or masked."""
+def reader_context(roles: frozenset[str], trial: Trial) -> dict[str, Any]:
+    """How a reader sees allocations: the arm view, and whether allocation times are hidden from them."""
+    return {"arm_view": access.arm_view(roles, trial), "order_hidden": access.allocation_order_hidden(roles, trial)}
+
+
+def allocation_for_reader(
+    participant: Participant, view: ArmView, *, order_hidden: bool = False
+) -> dict[str, Any] | None:
+    """The allocation as this reader may see it: the arm, its blinded letter, or masked; without its time
+    when the trial conceals the order of allocations from this reader."""
     try:
         allocation: Allocation = participant.allocation
     except Allocation.DoesNotExist:
@@ -45,14 +54,15 @@ def allocation_for_reader(participant: Participant, view: ArmView) -> dict[str, 
         shown = {"arm": arm.blinded_label, "arm_name": f"Arm {arm.blinded_label}"}
     else:
         shown = {"arm": None, "arm_name": None}
-    return {**shown, "masked": view == ArmView.MASKED, "allocated_at": allocation.allocated_at}
+    allocated_at = None if order_hidden else allocation.allocated_at
+    return {**shown, "masked": view == ArmView.MASKED, "allocated_at": allocated_at}
 
 
 class AllocationOut(serializers.Serializer[Any]):
     arm = serializers.CharField(allow_null=True)
     arm_name = serializers.CharField(allow_null=True)
     masked = serializers.BooleanField()
-    allocated_at = serializers.DateTimeField()
+    allocated_at = serializers.DateTimeField(allow_null=True)
 
 
 class ParticipantOut(serializers.Serializer[Any]):
@@ -71,7 +81,15 @@ class ParticipantOut(serializers.Serializer[Any]):
 
     @extend_schema(exclude=True)
     def get_allocation(self, participant: Participant) -> dict[str, Any] | None:
-        return allocation_for_reader(participant, self.context["arm_view"])
+        return allocation_for_reader(
+            participant, self.context["arm_view"], order_hidden=self.context.get("order_hidden", False)
+        )
+
+    def to_representation(self, instance: Participant) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(instance)
+        if self.context.get("order_hidden"):
+            data["randomized_at"] = None  # the allocation's time, by another name
+        return data
 
 
 class ParticipantDetailOut(ParticipantOut):
@@ -116,7 +134,7 @@ class ParticipantScopedMixin(TrialScopedMixin):
 
     def detail(self, participant: Participant, status_code: int = 200) -> Response:
         participant = get_object_or_404(selectors.participant_list(trial=self.trial), pk=participant.pk)
-        context = {"arm_view": access.arm_view(self.roles, self.trial)}
+        context = reader_context(self.roles, self.trial)
         return Response(ParticipantDetailOut(participant, context=context).data, status=status_code)
 
 
@@ -140,12 +158,16 @@ class ParticipantListView(TrialScopedMixin, generics.ListAPIView[Participant]):
     def get_queryset(self) -> Any:
         if getattr(self, "swagger_fake_view", False):
             return Participant.objects.none()
-        return selectors.participant_list(trial=self.trial)
+        participants = selectors.participant_list(trial=self.trial)
+        if access.allocation_order_hidden(self.roles, self.trial):
+            # By study ID (the order of enrollment), never by when each was allocated.
+            participants = participants.order_by(F("study_id").asc(nulls_last=True), "id")
+        return participants
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = dict(super().get_serializer_context())
         if hasattr(self, "trial"):
-            context["arm_view"] = access.arm_view(self.roles, self.trial)
+            context.update(reader_context(self.roles, self.trial))
         return context
 
 
@@ -176,7 +198,7 @@ class ScreeningView(TrialScopedMixin, APIView):
             site_code=data.validated_data["site"] or None,
             by=request.user,
         )
-        context = {"arm_view": access.arm_view(self.roles, self.trial)}
+        context = reader_context(self.roles, self.trial)
         return Response(ParticipantDetailOut(participant, context=context).data, status=201)
 
 

@@ -11,10 +11,13 @@ class ParticipantsConfig(AppConfig):
         from participants import messaging
         from participants.messaging import register_renderer
         from participants.services import safety, unblinding
+        from trial.events import trial_unblinding_step
 
         request_started.connect(messaging.request_started, dispatch_uid="outbox-request-started")
         request_finished.connect(messaging.deliver_after_response, dispatch_uid="outbox-after-response")
 
         register_renderer(safety.ALERT_KIND, safety.render_alert, retry_forever=True)
         register_renderer(unblinding.NOTICE_KIND, unblinding.render_unblinding_notice)
+        register_renderer(unblinding.TRIAL_NOTICE_KIND, unblinding.render_trial_unblinding_notice)
         register_renderer(safety.ESCALATION_KIND, safety.render_alert, retry_forever=True)
+        trial_unblinding_step.connect(unblinding.notify_trial_unblinding_step, dispatch_uid="trial-unblinding-notices")

@@ -45,6 +45,8 @@ class Rendered:
     to: str
     subject: str
     body: str
+    # Called when the send fails: undo what rendering did for this attempt (a participant's new link).
+    on_failure: Callable[[], None] | None = None
 
 
 class Undeliverable(Exception):
@@ -299,6 +301,7 @@ def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
     message = OutboxMessage.objects.select_related("participant", "user").get(pk=message_id)
     mine = OutboxMessage.objects.filter(pk=message_id, claim_id=claim)
     renderer = _renderers.get(message.kind)
+    rendered: Rendered | None = None
     try:
         if renderer is None:
             raise LookupError(f"No renderer is registered for message kind {message.kind!r}.")
@@ -312,6 +315,8 @@ def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
         log.error("Outbox message %s (%s) can never be sent; failed: %s", message.pk, message.kind, exc)
         return "failed"
     except Exception as exc:
+        if rendered is not None and rendered.on_failure is not None:
+            rendered.on_failure()
         attempts = message.attempts
         forever = message.kind in _retried_forever
         past_limit = attempts >= getattr(settings, "OUTBOX_MAX_ATTEMPTS", 8)

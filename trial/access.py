@@ -115,3 +115,11 @@ def arm_view(roles: frozenset[str], trial: Trial) -> ArmView:
     if roles & {Role.COORDINATOR, Role.INVESTIGATOR, Role.SAFETY_CLINICIAN}:
         return ArmView.REAL if trial.open_label else ArmView.MASKED
     return ArmView.BLINDED
+
+
+def allocation_order_hidden(roles: frozenset[str], trial: Trial) -> bool:
+    """Whether this reader must not learn the time order of allocations: the trial conceals it and the
+    reader enrolls (knowing which arms came last, an enroller of an open-label trial with permuted blocks
+    can guess the next allocation). Roles that see the design's secrets know the sequence anyway."""
+    caps = capabilities_for(roles)
+    return trial.conceal_allocation_order and Capability.ENROLL in caps and Capability.VIEW_DESIGN_SECRETS not in caps

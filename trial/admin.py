@@ -101,6 +101,17 @@ def arm_view_for(request: HttpRequest, trial: Trial) -> ArmView:
     return access.arm_view(roles_by_trial(request).get(trial.pk, frozenset()), trial)
 
 
+def order_hidden_for(request: HttpRequest, trial: Trial) -> bool:
+    """Whether the time order of this trial's allocations is hidden from the reader (access.allocation_order_hidden)."""
+    return access.allocation_order_hidden(roles_by_trial(request).get(trial.pk, frozenset()), trial)
+
+
+def order_hidden_anywhere(request: HttpRequest) -> bool:
+    """Whether some trial of the reader's hides the order of its allocations from them."""
+    concealing = Trial.objects.filter(pk__in=list(roles_by_trial(request)), conceal_allocation_order=True)
+    return any(order_hidden_for(request, trial) for trial in concealing)
+
+
 def require_in(request: HttpRequest, trial_id: int, capability: Capability) -> None:
     if not can_in(request, trial_id, capability):
         raise PermissionDenied(f"Your roles in this trial do not allow this ({capability.value}).")
@@ -480,7 +491,7 @@ class TrialAdmin(AuditedAdminMixin[Trial]):
                 "Randomization (frozen once recruitment opens)",
                 {"fields": [*design, "study_id_prefix", "study_id_digits"]},
             ),
-            ("Blinding", {"fields": ["unblinded_at", "unblinding_reason", "created_at"]}),
+            ("Blinding", {"fields": ["conceal_allocation_order", "unblinded_at", "unblinding_reason", "created_at"]}),
             ("Participants' pages", {"fields": ["crisis_resources"]}),
         ]
 

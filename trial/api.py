@@ -1,4 +1,4 @@
-"""API for trials: list, detail, status, trial unblinding, consent documents, audit trail.
+"""API for trials: list, detail, status, trial unblinding (two people), consent documents, audit trail.
 
 Every trial-scoped view resolves the trial from the URL among the caller's memberships (404 for anyone
 else) and checks the view's capability (403 when the caller's roles lack it).
@@ -16,9 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from trial import access, services
+from trial import access, clock, services
 from trial.access import Capability
-from trial.models import AuditEvent, FactorLevel, ScreeningField, Trial
+from trial.models import AuditEvent, FactorLevel, ScreeningField, Trial, TrialUnblindingRequest, UnblindingStatus
 
 
 class TrialScopedMixin:
@@ -94,6 +94,7 @@ class TrialOut(serializers.Serializer[Any]):
     status = serializers.CharField()
     randomization_method = serializers.CharField()
     open_label = serializers.BooleanField()
+    conceal_allocation_order = serializers.BooleanField()
     unblinded_at = serializers.DateTimeField(allow_null=True)
 
 
@@ -161,7 +162,37 @@ class TrialStatusView(TrialScopedMixin, APIView):
         return Response(TrialOut(trial).data)
 
 
+class UnblindingRequestOut(serializers.ModelSerializer[TrialUnblindingRequest]):
+    requested_by = serializers.CharField(source="requested_by.username")
+    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
+    status = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrialUnblindingRequest
+        fields = [
+            "id",
+            "status",
+            "reason",
+            "emergency_reason",
+            "trial_status",
+            "requested_by",
+            "requested_at",
+            "expires_at",
+            "decided_by",
+            "decided_at",
+            "decision_note",
+        ]
+
+    def get_status(self, request: TrialUnblindingRequest) -> str:
+        # A pending request past its time is expired, even before the next write marks it so.
+        if request.status == UnblindingStatus.PENDING and request.expires_at <= clock.now():
+            return str(UnblindingStatus.EXPIRED)
+        return request.status
+
+
 class TrialUnblindView(TrialScopedMixin, APIView):
+    """Unblinding the whole trial takes two people: ``POST`` asks, a second person confirms or rejects."""
+
     capability = Capability.MANAGE_TRIAL
 
     class Input(serializers.Serializer[Any]):
@@ -169,13 +200,43 @@ class TrialUnblindView(TrialScopedMixin, APIView):
             ref_name = "TrialUnblindIn"
 
         reason = serializers.CharField()
+        emergency_reason = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(request=Input, responses=TrialOut)
+    @extend_schema(responses=UnblindingRequestOut(many=True))
+    def get(self, request: Request, slug: str) -> Response:
+        requests = self.trial.unblinding_requests.select_related("requested_by", "decided_by")
+        return Response(UnblindingRequestOut(requests, many=True).data)
+
+    @extend_schema(request=Input, responses={202: UnblindingRequestOut})
     def post(self, request: Request, slug: str) -> Response:
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
-        trial = services.trial_unblind(trial=self.trial, by=request.user, reason=data.validated_data["reason"])
-        return Response(TrialOut(trial).data)
+        made = services.trial_unblinding_request(trial=self.trial, by=request.user, **data.validated_data)
+        return Response(UnblindingRequestOut(made).data, status=202)
+
+
+class TrialUnblindDecisionView(TrialScopedMixin, APIView):
+    """``…/unblind/{id}/confirm/`` (the trial is unblinded) or ``…/unblind/{id}/reject/``."""
+
+    capability = Capability.MANAGE_TRIAL
+    decision: ClassVar[str] = "confirm"
+
+    class Input(serializers.Serializer[Any]):
+        class Meta:
+            ref_name = "TrialUnblindDecisionIn"
+
+        note = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(request=Input, responses=UnblindingRequestOut)
+    def post(self, request: Request, slug: str, request_id: int) -> Response:
+        data = self.Input(data=request.data)
+        data.is_valid(raise_exception=True)
+        pending = self.trial.unblinding_requests.filter(pk=request_id).first()
+        if pending is None:
+            raise Http404("No such unblinding request.")
+        decide = services.trial_unblinding_confirm if self.decision == "confirm" else services.trial_unblinding_reject
+        decided = decide(request=pending, by=request.user, note=data.validated_data["note"])
+        return Response(UnblindingRequestOut(decided).data)
 
 
 class ConsentDocumentOut(serializers.Serializer[Any]):

@@ -32,3 +32,10 @@ class InvalidTransition(DomainError):
 class Conflict(DomainError):
     status_code = 409
     code = "conflict"
+
+
+class Forbidden(DomainError):
+    """Refused for who is asking, not for what is asked (e.g. confirming one's own request)."""
+
+    status_code = 403
+    code = "forbidden"

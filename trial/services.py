@@ -1,5 +1,5 @@
-"""Writes to the protocol: opening and closing recruitment, publishing consent versions, memberships;
-and people's API tokens."""
+"""Writes to the protocol: opening and closing recruitment, unblinding (two people), publishing consent
+versions, memberships; and people's API tokens."""
 
 from __future__ import annotations
 
@@ -12,10 +12,23 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 
-from trial import clock
-from trial.audit import Actor, audit_record
-from trial.errors import DomainError, InvalidTransition
-from trial.models import ApiToken, ConsentDocument, Role, Trial, TrialMembership, TrialStatus
+from trial import access, clock, events
+from trial.access import Capability
+from trial.audit import Actor, actor_user, audit_record
+from trial.errors import Conflict, DomainError, Forbidden, InvalidTransition
+from trial.models import (
+    ApiToken,
+    ConsentDocument,
+    Role,
+    Trial,
+    TrialMembership,
+    TrialStatus,
+    TrialUnblindingRequest,
+    UnblindingStatus,
+)
+
+# A trial is unblinded once recruitment is closed (or the database locked); earlier only in an emergency.
+UNBLINDING_STATUSES = frozenset({TrialStatus.CLOSED, TrialStatus.LOCKED})
 
 TRIAL_TRANSITIONS: dict[str, frozenset[str]] = {
     TrialStatus.DRAFT: frozenset({TrialStatus.RECRUITING}),
@@ -61,22 +74,167 @@ def trial_set_status(*, trial: Trial, status: str, by: Actor, reason: str = "") 
     return trial
 
 
-@transaction.atomic
-def trial_unblind(*, trial: Trial, by: Actor, reason: str) -> Trial:
-    """Reveal the arms to blinded roles for the whole trial (after database lock, or by decision of the
-    trial's authorized role). The reason is mandatory and the act is audited."""
-    if not reason.strip():
-        raise DomainError("Give the reason for unblinding the trial.", field="reason")
-    trial = Trial.objects.select_for_update().get(pk=trial.pk)
-    if trial.unblinded_at is not None:
-        raise DomainError(
-            f"Trial {trial.slug} was already unblinded on {trial.unblinded_at:%Y-%m-%d}.", code="conflict"
+def _unblinding_member(trial: Trial, by: Actor) -> User:
+    """The signed-in person acting on a trial unblinding, if their roles in the trial allow it."""
+    user = actor_user(by)
+    if user is None:
+        raise Forbidden("Unblinding the trial needs a named, signed-in person.", code="not_authenticated")
+    if not access.can(access.roles_for(user, trial), Capability.MANAGE_TRIAL):
+        raise Forbidden(f"Your roles in {trial.slug} do not allow unblinding the trial ({Capability.MANAGE_TRIAL}).")
+    return user
+
+
+def _expire_stale_unblinding_requests(trial: Trial) -> None:
+    for stale in TrialUnblindingRequest.objects.filter(
+        trial=trial, status=UnblindingStatus.PENDING, expires_at__lte=clock.now()
+    ):
+        stale.status = UnblindingStatus.EXPIRED
+        stale.save(update_fields=["status"])
+        audit_record(
+            actor=None,
+            action="trial.unblind_expire",
+            obj=stale,
+            trial=trial,
+            changes={"status": [UnblindingStatus.PENDING, UnblindingStatus.EXPIRED]},
         )
-    trial.unblinded_at = clock.now()
-    trial.unblinding_reason = reason.strip()
+
+
+def _refuse_if_unblinded(trial: Trial) -> None:
+    if trial.unblinded_at is not None:
+        raise Conflict(f"Trial {trial.slug} was already unblinded on {trial.unblinded_at:%Y-%m-%d}.")
+
+
+def _refuse_while_recruiting(trial: Trial, emergency_reason: str) -> None:
+    if trial.status not in UNBLINDING_STATUSES and not emergency_reason:
+        raise Conflict(
+            f"Trial {trial.slug} is {trial.status}: it is unblinded after it closes or is locked, or earlier only "
+            "with an emergency reason (emergency_reason).",
+            field="emergency_reason",
+            code="trial_not_closed",
+        )
+
+
+@transaction.atomic
+def trial_unblinding_request(
+    *, trial: Trial, by: Actor, reason: str, emergency_reason: str = ""
+) -> TrialUnblindingRequest:
+    """Ask to reveal the arms to blinded roles for the whole trial. Nothing is revealed until a second,
+    different authorised person confirms (``trial_unblinding_confirm``) within
+    ``UNBLINDING_REQUEST_DAYS``. The trial must be closed or locked, unless an emergency reason is given
+    (e.g. a data monitoring committee's decision to stop for harm); it is recorded and notified."""
+    reason, emergency_reason = reason.strip(), emergency_reason.strip()
+    if not reason:
+        raise DomainError("Give the reason for unblinding the trial.", field="reason")
+    user = _unblinding_member(trial, by)
+    trial = Trial.objects.select_for_update().get(pk=trial.pk)
+    _refuse_if_unblinded(trial)
+    _refuse_while_recruiting(trial, emergency_reason)
+    _expire_stale_unblinding_requests(trial)
+    pending = TrialUnblindingRequest.objects.filter(trial=trial, status=UnblindingStatus.PENDING).first()
+    if pending is not None:
+        raise Conflict(
+            f"Unblinding request {pending.pk} is already waiting for a second person; confirm or reject it.",
+            code="request_pending",
+        )
+    now = clock.now()
+    request = TrialUnblindingRequest.objects.create(
+        trial=trial,
+        reason=reason,
+        emergency_reason=emergency_reason,
+        trial_status=trial.status,
+        requested_by=user,
+        requested_at=now,
+        expires_at=now + timedelta(days=settings.UNBLINDING_REQUEST_DAYS),
+    )
+    audit_record(
+        actor=by,
+        action="trial.unblind_request",
+        obj=request,
+        trial=trial,
+        changes={
+            "status": [None, request.status],
+            "trial_status": [None, trial.status],
+            "emergency": [None, bool(emergency_reason)],
+        },
+        reason=reason if not emergency_reason else f"{reason}\nEmergency: {emergency_reason}",
+    )
+    events.trial_unblinding_step.send(sender=TrialUnblindingRequest, request=request, step="requested", by=user)
+    return request
+
+
+def _decidable(request: TrialUnblindingRequest, user: User) -> TrialUnblindingRequest:
+    request = TrialUnblindingRequest.objects.select_for_update().get(pk=request.pk)
+    if request.status == UnblindingStatus.PENDING and request.expires_at <= clock.now():
+        raise Conflict(
+            f"Unblinding request {request.pk} expired unconfirmed on {request.expires_at:%Y-%m-%d}; ask again.",
+            code="not_pending",
+        )
+    if request.status != UnblindingStatus.PENDING:
+        raise Conflict(f"Unblinding request {request.pk} is {request.status}; make a new request.", code="not_pending")
+    if request.requested_by_id == user.pk:
+        raise Forbidden(
+            "A second, different person must confirm or reject an unblinding request.", code="second_person_required"
+        )
+    return request
+
+
+@transaction.atomic
+def trial_unblinding_confirm(*, request: TrialUnblindingRequest, by: Actor, note: str = "") -> TrialUnblindingRequest:
+    """The second person's confirmation: the trial is unblinded now. Audited and notified."""
+    trial = Trial.objects.select_for_update().get(pk=request.trial_id)
+    user = _unblinding_member(trial, by)
+    request = _decidable(request, user)
+    _refuse_if_unblinded(trial)
+    _refuse_while_recruiting(trial, request.emergency_reason)
+    now = clock.now()
+    request.status, request.decided_by, request.decided_at, request.decision_note = (
+        UnblindingStatus.CONFIRMED,
+        user,
+        now,
+        note.strip(),
+    )
+    request.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    trial.unblinded_at = now
+    trial.unblinding_reason = request.reason
     trial.save(update_fields=["unblinded_at", "unblinding_reason"])
-    audit_record(actor=by, action="trial.unblind", obj=trial, trial=trial, reason=reason.strip())
-    return trial
+    audit_record(
+        actor=by,
+        action="trial.unblind",
+        obj=trial,
+        trial=trial,
+        changes={"request": [None, request.pk], "requested_by": [None, request.requested_by.get_username()]},
+        reason=request.reason,
+    )
+    events.trial_unblinding_step.send(sender=TrialUnblindingRequest, request=request, step="confirmed", by=user)
+    return request
+
+
+@transaction.atomic
+def trial_unblinding_reject(*, request: TrialUnblindingRequest, by: Actor, note: str) -> TrialUnblindingRequest:
+    """The second person refuses: the trial stays blinded. The reason is required, audited and notified."""
+    note = note.strip()
+    if not note:
+        raise DomainError("Give the reason for rejecting the request.", field="note")
+    trial = Trial.objects.select_for_update().get(pk=request.trial_id)
+    user = _unblinding_member(trial, by)
+    request = _decidable(request, user)
+    request.status, request.decided_by, request.decided_at, request.decision_note = (
+        UnblindingStatus.REJECTED,
+        user,
+        clock.now(),
+        note,
+    )
+    request.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    audit_record(
+        actor=by,
+        action="trial.unblind_reject",
+        obj=request,
+        trial=trial,
+        changes={"status": [UnblindingStatus.PENDING, UnblindingStatus.REJECTED]},
+        reason=note,
+    )
+    events.trial_unblinding_step.send(sender=TrialUnblindingRequest, request=request, step="rejected", by=user)
+    return request
 
 
 @transaction.atomic

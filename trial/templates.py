@@ -28,7 +28,7 @@ from trial.models import (
     VisitInstrument,
 )
 
-TEMPLATE_DIR = Path(settings.BASE_DIR) / "fixtures" / "trials"
+TEMPLATE_DIR = Path(settings.BUNDLED_DIR) / "fixtures" / "trials"
 
 
 class TemplateInvalid(DomainError):

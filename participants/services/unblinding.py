@@ -1,4 +1,4 @@
-"""Emergency unblinding of one participant in a masked trial."""
+"""Emergency unblinding of one participant in a masked trial; the notices of trial unblinding requests."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from participants.models import Allocation, EmergencyUnblinding, OutboxMessage, 
 from participants.selectors import members_to_notify
 from trial.audit import Actor, actor_user, audit_record
 from trial.errors import DomainError
-from trial.models import Role
+from trial.models import Role, TrialUnblindingRequest
 
 NOTIFIED_ROLES = (Role.INVESTIGATOR, Role.SAFETY_CLINICIAN, Role.ADMINISTRATOR)
 NOTICE_KIND = "unblinding_notice"
+TRIAL_NOTICE_KIND = "trial_unblinding_notice"
+TRIAL_NOTIFIED_ROLES = (Role.INVESTIGATOR, Role.ADMINISTRATOR)
 
 
 @transaction.atomic
@@ -65,4 +67,47 @@ def render_unblinding_notice(message: OutboxMessage) -> Rendered | None:
             f"{trial.title} on {unblinding.at:%Y-%m-%d %H:%M %Z}.\n\nReason: {unblinding.reason}\n\n"
             "The act is recorded in the trial's audit trail."
         ),
+    )
+
+
+def notify_trial_unblinding_step(*, request: TrialUnblindingRequest, step: str, **_: object) -> None:
+    """Receiver of ``trial.events.trial_unblinding_step``: every investigator and administrator of the
+    trial is told of each step (asked, confirmed, rejected), by e-mail through the outbox."""
+    for recipient in members_to_notify(trial_id=request.trial_id, roles=TRIAL_NOTIFIED_ROLES):
+        outbox_enqueue(
+            kind=TRIAL_NOTICE_KIND,
+            dedupe_key=f"trial-unblinding:{request.pk}:{step}:to:{recipient.pk}",
+            user=recipient,
+            context={"request": request.pk, "step": step},
+        )
+
+
+def render_trial_unblinding_notice(message: OutboxMessage) -> Rendered | None:
+    request = TrialUnblindingRequest.objects.select_related("trial", "requested_by", "decided_by").get(
+        pk=message.context["request"]
+    )
+    if message.user is None or not message.user.email:
+        raise LookupError(f"Outbox message {message.pk} has no staff recipient with an e-mail address.")
+    trial, step = request.trial, message.context["step"]
+    emergency = f"\nEmergency reason: {request.emergency_reason}" if request.emergency_reason else ""
+    asked = (
+        f"{request.requested_by.get_username()} asked on {request.requested_at:%Y-%m-%d %H:%M %Z} to unblind "
+        f"trial {trial.title} (status then: {request.trial_status}).\n\nReason: {request.reason}{emergency}\n\n"
+    )
+    if step == "requested":
+        subject = f"[{trial.slug}] Request to unblind the trial"
+        action = (
+            f"Nothing is revealed until a second authorised person confirms it (request {request.pk}, "
+            f"before {request.expires_at:%Y-%m-%d %H:%M %Z}); anyone who disagrees can reject it."
+        )
+    else:
+        decider = request.decided_by.get_username() if request.decided_by else "system"
+        verb = "confirmed: the trial is now unblinded" if step == "confirmed" else "rejected: the trial stays blinded"
+        subject = f"[{trial.slug}] Trial unblinding {step}"
+        note = f"\n\nNote: {request.decision_note}" if request.decision_note else ""
+        action = f"{decider} {verb}.{note}"
+    return Rendered(
+        to=message.user.email,
+        subject=subject,
+        body=f"{asked}{action}\n\nEvery step is recorded in the trial's audit trail.",
     )

@@ -7,6 +7,7 @@ import pytest
 
 from participants.models import Participant
 from tests import helpers
+from trial.services import trial_set_status
 
 pytestmark = pytest.mark.django_db
 
@@ -104,9 +105,14 @@ def test_a_blinded_statistician_sees_arms_only_as_letters(api, blinded_statistic
     assert "chatbot" not in json.dumps(api(blinded_statistician).get(f"{BASE}/participants/").json())
 
 
-def test_trial_unblinding_reveals_arms_to_the_blinded_statistician(api, blinded_statistician, investigator, trial):
+def test_trial_unblinding_reveals_arms_to_the_blinded_statistician(
+    api, blinded_statistician, investigator, administrator, trial
+):
     participant = helpers.randomized(trial)
-    assert api(investigator).post(f"{BASE}/unblind/", {"reason": "Database locked"}).status_code == 200
+    trial_set_status(trial=trial, status="closed", by=None)
+    asked = api(investigator).post(f"{BASE}/unblind/", {"reason": "Database locked"})
+    assert asked.status_code == 202
+    assert api(administrator).post(f"{BASE}/unblind/{asked.json()['id']}/confirm/").status_code == 200
     arm = api(blinded_statistician).get(f"{BASE}/participants/{participant.pk}/").json()["allocation"]["arm"]
     assert arm in {"chatbot", "waitlist"}
 

@@ -36,7 +36,15 @@ class Endpoint:
 ENDPOINTS = [
     Endpoint("trial detail", "get", "/api/v1/trials/{slug}/", MEMBERS),
     Endpoint("trial status", "post", "/api/v1/trials/{slug}/status/", MANAGERS, body={"status": "closed"}),
-    Endpoint("trial unblind", "post", "/api/v1/trials/{slug}/unblind/", MANAGERS, body={"reason": "Database locked"}),
+    Endpoint(
+        "trial unblind",
+        "post",
+        "/api/v1/trials/{slug}/unblind/",
+        MANAGERS,
+        ok=202,
+        body={"reason": "Stopping early", "emergency_reason": "DMC recommends stopping for harm"},
+    ),
+    Endpoint("trial unblind requests", "get", "/api/v1/trials/{slug}/unblind/", MANAGERS),
     Endpoint("consent documents", "get", "/api/v1/trials/{slug}/consent-documents/", MEMBERS),
     Endpoint(
         "publish consent",

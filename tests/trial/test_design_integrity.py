@@ -4,9 +4,14 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from tests import helpers
-from trial.errors import DomainError, IntegrityLocked, InvalidTransition
+from trial.errors import DomainError, Forbidden, IntegrityLocked, InvalidTransition
 from trial.models import Arm, AuditEvent, ConsentDocument, FactorLevel, Site, StratificationFactor, Trial
-from trial.services import consent_document_publish, trial_set_status, trial_unblind
+from trial.services import (
+    consent_document_publish,
+    trial_set_status,
+    trial_unblinding_confirm,
+    trial_unblinding_request,
+)
 from trial.templates import read_template, trial_create_from_template
 
 pytestmark = pytest.mark.django_db
@@ -168,16 +173,24 @@ def test_published_consent_documents_never_change(trial):
         consent_document_publish(trial=trial, version="1.0", title="", text="x", requires_reconsent=False, by=None)
 
 
-def test_trial_unblinding_needs_a_reason_and_happens_once(trial, investigator):
+def test_trial_unblinding_needs_a_reason_two_people_and_happens_once(trial, investigator, administrator):
+    trial_set_status(trial=trial, status="closed", by=None)
     with pytest.raises(DomainError) as caught:
-        trial_unblind(trial=trial, by=investigator, reason=" ")
+        trial_unblinding_request(trial=trial, by=investigator, reason=" ")
     assert caught.value.field == "reason"
-    trial_unblind(trial=trial, by=investigator, reason="Database locked 2026-11-01")
+    request = trial_unblinding_request(trial=trial, by=investigator, reason="Database locked 2026-11-01")
+    trial.refresh_from_db()
+    assert trial.unblinded_at is None
+    with pytest.raises(Forbidden, match="second, different person"):
+        trial_unblinding_confirm(request=request, by=investigator)
+    with pytest.raises(Forbidden):
+        trial_unblinding_confirm(request=request, by=None)  # the system is nobody
+    trial_unblinding_confirm(request=request, by=administrator)
     trial.refresh_from_db()
     assert trial.unblinded_at is not None
     assert AuditEvent.objects.get(action="trial.unblind").reason == "Database locked 2026-11-01"
     with pytest.raises(DomainError, match="already unblinded"):
-        trial_unblind(trial=trial, by=investigator, reason="again")
+        trial_unblinding_request(trial=trial, by=investigator, reason="again")
 
 
 def test_the_audit_trail_cannot_be_rewritten(trial):

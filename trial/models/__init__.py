@@ -17,6 +17,7 @@ from trial.models.protocol import (
     register_design_check,
 )
 from trial.models.tokens import ApiToken
+from trial.models.unblinding import TrialUnblindingRequest, UnblindingStatus
 
 __all__ = [
     "AnalysisOutcome",
@@ -34,6 +35,8 @@ __all__ = [
     "Trial",
     "TrialMembership",
     "TrialStatus",
+    "TrialUnblindingRequest",
+    "UnblindingStatus",
     "VisitDefinition",
     "VisitInstrument",
     "register_design_check",

@@ -57,6 +57,12 @@ class Trial(models.Model):
         help_text="Open label: staff see each randomized participant's arm. Otherwise arms are masked from "
         "staff and need emergency unblinding. Blinded statisticians see A/B either way.",
     )
+    conceal_allocation_order = models.BooleanField(
+        default=False,
+        help_text="Hide when each participant was allocated from the roles that enroll (coordinators, "
+        "investigators): their lists show no allocation times and follow the study ID. In an open-label trial "
+        "with permuted blocks the order of past allocations helps guess the next one.",
+    )
     study_id_prefix = models.CharField(max_length=10, validators=[RegexValidator(r"^[A-Z][A-Z0-9]*$")])
     study_id_digits = models.PositiveSmallIntegerField(default=4, validators=[MinValueValidator(3)])
     unblinded_at = models.DateTimeField(null=True, blank=True)

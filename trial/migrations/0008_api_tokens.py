@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trial', '0005_times_from_the_platform_clock'),
+        ('trial', '0007_trial_conceal_allocation_order'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
