@@ -5,7 +5,7 @@ anywhere. A definition file says what an instrument is (items, response options 
 values), how it is scored (scales, missing-item rule, bands, flags) and under which licence its wording
 may be shown. ``docs/instruments.md`` describes the format and how to add an instrument.
 
-Definitions are read from ``config/fixtures/instruments/*.json`` (shipped in the package) and from any extra
+Definitions are read from ``fixtures/instruments/*.json`` (shipped in the wheel) and from any extra
 directories a deployment passes to :func:`load_registry` (the settings' ``INSTRUMENT_DIRS``). Every
 problem in a file raises :class:`InstrumentDefinitionError` naming the file and the exact field, so a
 broken definition stops the process at start-up rather than scoring anybody wrongly.
@@ -29,7 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "config" / "fixtures" / "instruments"
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "instruments"
 DOCS_HINT = "docs/instruments.md"
 
 SCHEMA_VERSION = 1

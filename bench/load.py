@@ -3,7 +3,7 @@
     .venv/bin/python bench/load.py --reset --participants 10000     # new database, 10,000 participants
     .venv/bin/python bench/load.py --participants 100000            # grow the same trial to 100,000
 
-The trial is the bundled reference trial (config/fixtures/trials/therabot.json: stratified permuted blocks, three
+The trial is the bundled reference trial (fixtures/trials/therabot.json: stratified permuted blocks, three
 visits, four questionnaires each, the WAI-SR for the chatbot arm at follow-up), created and opened by the
 project's own services. Participants are written with ``bulk_create`` on the project's models, with what the
 live paths would have written: a study ID from the trial's counter, contact details apart, a consent to the

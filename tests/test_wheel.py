@@ -31,9 +31,16 @@ from django.template.loader import get_template
 from assessments.instruments import BUILTIN_DIR
 from trial.templates import TEMPLATE_DIR
 
-for name in ("assessments/overview.html", "admin/participants/participant/change_form.html"):
+for name in (
+    "assessments/overview.html",
+    "admin/participants/participant/change_form.html",
+    "admin/login_sso.html",
+    "registration/two_factor.html",
+    "api/redoc.html",
+):
     print(get_template(name).origin.name)
 print(finders.find("assessments/participant.css"))
+print(finders.find("api/redoc-init.js"))
 print(BUILTIN_DIR / "phq9.json", TEMPLATE_DIR / "therabot.json", sep="\\n")
 print(Path(settings.LOCALE_PATHS[0]) / "es" / "LC_MESSAGES" / "django.po")
 print(Path(config.__file__).parent)

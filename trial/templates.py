@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
@@ -28,7 +27,7 @@ from trial.models import (
     VisitInstrument,
 )
 
-TEMPLATE_DIR = Path(settings.BUNDLED_DIR) / "fixtures" / "trials"
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "trials"
 
 
 class TemplateInvalid(DomainError):

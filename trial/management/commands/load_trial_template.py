@@ -13,7 +13,7 @@ class Command(BaseCommand):
     help = "Create a trial (in draft) from a template: a bundled name such as 'therabot' or a JSON file."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("template", help="Bundled template name (config/fixtures/trials/NAME.json) or a path.")
+        parser.add_argument("template", help="Bundled template name (fixtures/trials/NAME.json) or a path.")
         parser.add_argument("--slug", help="Slug for the new trial (default: the template's).")
         parser.add_argument("--replace", action="store_true", help="Rebuild an existing draft trial of that slug.")
         parser.add_argument("--open", action="store_true", help="Open recruitment once created.")
