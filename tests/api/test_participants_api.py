@@ -268,7 +268,7 @@ def test_submitting_through_the_api_is_scoped_and_costs_a_fixed_number_of_statem
     client = api(None)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
 
-    def submit(pk: int, assessment_id: int, code: str) -> tuple[int, int]:
+    def submit(pk: int, assessment_id: object, code: str) -> tuple[int, int]:
         with CaptureQueriesContext(connection) as captured:
             reply = client.post(
                 f"{BASE}/participants/{pk}/assessments/{assessment_id}/responses/",
@@ -278,10 +278,12 @@ def test_submitting_through_the_api_is_scoped_and_costs_a_fixed_number_of_statem
         return reply.status_code, len(captured)
 
     # Another participant's visit, under this participant's URL: not found, and nothing written.
-    assert submit(participant.pk, other_baseline.pk, baseline.instruments[0])[0] == 404
+    assert submit(participant.pk, other_baseline.public_id, baseline.instruments[0])[0] == 404
     assert not other_baseline.responses.exists()
 
-    statuses, counts = zip(*(submit(participant.pk, baseline.pk, code) for code in baseline.instruments), strict=True)
+    statuses, counts = zip(
+        *(submit(participant.pk, baseline.public_id, code) for code in baseline.instruments), strict=True
+    )
     assert set(statuses) == {201}
     baseline.refresh_from_db()
     assert baseline.status == "completed"
