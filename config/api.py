@@ -6,11 +6,16 @@ fault. DRF's own validation errors keep their ``{field: [message]}`` shape.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+import django_filters
+from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
+from rest_framework.exceptions import APIException, ParseError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser as DrfJSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -33,7 +38,22 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
                 {"detail": "Invalid input.", "code": "invalid", "errors": errors}, status=status.HTTP_400_BAD_REQUEST
             )
         return Response({"detail": " ".join(exc.messages), "code": "invalid"}, status=status.HTTP_400_BAD_REQUEST)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, APIException) and set(response.data) == {"detail"}:
+        # DRF's own refusals (401, 403, 404, 405, 406, 415, 429, a malformed body) get a code like ours.
+        codes = exc.get_codes()
+        response.data["code"] = codes if isinstance(codes, str) else exc.default_code
+    return response
+
+
+class JSONParser(DrfJSONParser):
+    """DRF's JSON parser, with a body nested too deep for Python's parser refused like any malformed one."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - the body is nested too deeply.") from None
 
 
 class Pagination(PageNumberPagination):
@@ -42,3 +62,24 @@ class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+class IsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 time in a query, with a UTC offset that exists on Earth (-12:00 to +14:00), passed on in
+    UTC: PostgreSQL refuses larger offsets, and a time at the edge of the calendar may not fit in UTC."""
+
+    def to_python(self, value: Any) -> dt.datetime | None:
+        parsed: dt.datetime | None = super().to_python(value)
+        if parsed is None:
+            return None
+        offset = parsed.utcoffset()
+        if offset is not None and not dt.timedelta(hours=-12) <= offset <= dt.timedelta(hours=14):
+            raise forms.ValidationError("The UTC offset must be between -12:00 and +14:00.", code="invalid")
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError:
+            raise forms.ValidationError("Enter a date and time between years 1 and 9999.", code="invalid") from None
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = IsoDateTimeField
