@@ -12,6 +12,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.pagination import PageNumberPagination
@@ -39,10 +40,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             )
         return Response({"detail": " ".join(exc.messages), "code": "invalid"}, status=status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)
-    if response is not None and isinstance(exc, APIException) and set(response.data) == {"detail"}:
+    if response is not None and isinstance(response.data, dict) and set(response.data) == {"detail"}:
         # DRF's own refusals (401, 403, 404, 405, 406, 415, 429, a malformed body) get a code like ours.
-        codes = exc.get_codes()
-        response.data["code"] = codes if isinstance(codes, str) else exc.default_code
+        if isinstance(exc, APIException):
+            codes = exc.get_codes()
+            response.data["code"] = codes if isinstance(codes, str) else exc.default_code
+        else:  # Django's Http404 and PermissionDenied, which DRF answers as its own
+            response.data["code"] = "not_found" if isinstance(exc, Http404) else "permission_denied"
     return response
 
 
@@ -83,3 +87,55 @@ class IsoDateTimeField(django_filters.fields.IsoDateTimeField):
 
 class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = IsoDateTimeField
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Why the request was refused: a message and a stable code, with the fields at fault if any.",
+    "properties": {
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+    },
+    "required": ["detail", "code"],
+}
+BAD_REQUEST_SCHEMA: dict[str, Any] = {
+    "description": "The error format, or a serializer's field errors in DRF's shape: {field: [message]}.",
+    "oneOf": [
+        {"$ref": "#/components/schemas/Error"},
+        {"type": "object", "additionalProperties": True, "not": {"required": ["code"]}},
+    ],
+}
+REFUSALS = {
+    "400": ("Bad input.", "BadRequest"),
+    "401": ("Not authenticated.", "Error"),
+    "403": ("Your roles do not allow it.", "Error"),
+    "404": ("No such trial or object for you.", "Error"),
+    "429": ("Too many requests.", "Error"),
+}
+UNSAFE_REFUSALS = {"409": ("The state forbids it.", "Error")}
+
+
+def document_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: every operation documents the refusals it may answer, in the
+    one error format above (``code`` names the reason, as in docs/api.md)."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    schemas["BadRequest"] = BAD_REQUEST_SCHEMA
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            refusals = dict(REFUSALS)
+            if method in ("post", "put", "patch", "delete") or path.endswith("/download/"):
+                refusals.update(UNSAFE_REFUSALS)  # a job's download: 409 while it is not done
+            if path.endswith("/download/"):
+                refusals["410"] = ("The file has expired.", "Error")
+            responses = operation.setdefault("responses", {})
+            for status_code, (description, component) in refusals.items():
+                responses.setdefault(
+                    status_code,
+                    {
+                        "description": description,
+                        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{component}"}}},
+                    },
+                )
+    return result

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.authtoken.models import Token
+
 from assessments.instruments import get_instrument
 from assessments.models import ScheduledAssessment
 from assessments.services.submission import response_submit
@@ -85,3 +87,12 @@ def randomized(trial: Trial, by: Any = None, condition: str = "MDD") -> Particip
     services.participant_randomize(participant=participant, by=by)
     participant.refresh_from_db()
     return participant
+
+
+def api_auth_headers(user: Any) -> dict[str, str]:
+    """The HTTP headers that authenticate ``user`` to the API (none for an anonymous caller). The one place
+    tests outside Django's test client get a credential, so a change of token scheme changes only this."""
+    if user is None:
+        return {}
+    token, _ = Token.objects.get_or_create(user=user)
+    return {"Authorization": f"Token {token.key}"}

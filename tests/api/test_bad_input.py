@@ -104,3 +104,17 @@ def test_the_schema_allows_null_reminders_for_readers_who_see_no_arm(api, blinde
     schema = api(blinded_statistician).get("/api/schema/?format=json").json()
     field = schema["components"]["schemas"]["AssessmentOut"]["properties"]["reminders_sent"]
     assert field.get("nullable") is True
+
+
+def test_every_operation_documents_its_refusals_in_the_error_format(api, investigator, trial):
+    schema = api(investigator).get("/api/schema/?format=json").json()
+    assert schema["components"]["schemas"]["Error"]["required"] == ["detail", "code"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            documented = set(operation["responses"])
+            assert {"400", "401", "403", "404"} <= documented, (method, path)
+            if method in ("post", "put"):
+                assert "409" in documented, (method, path)
+    # Django's own 404 (an unknown trial) answers in that format too.
+    missing = api(investigator).get("/api/v1/trials/no-such-trial/")
+    assert missing.status_code == 404 and missing.json() == {"detail": "No such trial.", "code": "not_found"}
