@@ -4,8 +4,11 @@ scale, WAI-SR, chatbot arm only) sits, no counts, orderings or totals that diffe
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import uuid
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -105,6 +108,14 @@ def test_nothing_a_blinded_reader_gets_tells_the_arms_apart(api, followed_up):
             by_arm.setdefault(person.allocation.arm.code, set()).add(shape)
         # Every participant of either arm looks exactly alike to this reader.
         assert len(by_arm["chatbot"] | by_arm["waitlist"]) == 1, reader.username
+        # The blinded export: as many rows for every participant, whichever the arm.
+        export = client.get(f"{BASE}/exports/long.csv")
+        assert export.status_code == (403 if reader.username == "mick" else 200)  # coordinators do not export
+        if export.status_code == 200:
+            rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+            assert {row["instrument"] for row in rows}.isdisjoint({"waisr"})
+            per_person = Counter(row["participant_id"] for row in rows)
+            assert len(per_person) == len(people) and len(set(per_person.values())) == 1
         # Lists and totals whose size could follow one arm's rows.
         for path in ("audit/", "safety-alerts/", "jobs/", "consent-documents/"):
             answer = client.get(f"{BASE}/{path}")
