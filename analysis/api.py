@@ -225,7 +225,17 @@ class JobDetailView(JobMixin, APIView):
 class JobDownloadView(JobMixin, APIView):
     @extend_schema(
         parameters=[OpenApiParameter("as", str, description="Reports: json for the analysis JSON instead of HTML.")],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={
+            (200, kind): OpenApiTypes.BINARY
+            for kind in (
+                "text/csv",
+                "application/json",
+                "text/html",
+                "application/vnd.apache.parquet",
+                "application/x-stata-dta",
+                "application/x-spss-sav",
+            )
+        },
         tags=["exports"],
     )
     def get(self, request: Request, slug: str, job_id: str) -> StreamingHttpResponse | Response:

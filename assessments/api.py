@@ -4,6 +4,7 @@ the same code as the participant's pages, so scoring and safety alerts never dif
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,8 @@ from trial.errors import DomainError
 
 
 class ResponseOut(serializers.ModelSerializer[Response]):
+    # The random public id, never the sequential key: one arm's extra questionnaire would leave gaps.
+    id = serializers.UUIDField(source="public_id", read_only=True)
     instrument = serializers.CharField(source="instrument_code")
 
     class Meta:
@@ -38,6 +41,7 @@ class ResponseOut(serializers.ModelSerializer[Response]):
 
 
 class AssessmentOut(serializers.ModelSerializer[ScheduledAssessment]):
+    id = serializers.UUIDField(source="public_id", read_only=True)
     visit = serializers.CharField(source="visit.code")
     week = serializers.IntegerField(source="visit.week")
     instruments = serializers.SerializerMethodField()
@@ -49,6 +53,7 @@ class AssessmentOut(serializers.ModelSerializer[ScheduledAssessment]):
             "id", "visit", "week", "status", "instruments", "due_at", "opens_at", "closes_at", "opened_at",
             "completed_at", "ended_reason", "reminders_sent", "responses",
         ]  # fmt: skip
+        extra_kwargs = {"reminders_sent": {"allow_null": True}}  # null for readers who must not know the arm
 
     def _shown(self, code: str) -> bool:
         return code not in self.context["hidden_codes"]
@@ -101,6 +106,14 @@ class AssessmentListView(ParticipantScopedMixin, APIView):
         return ApiResponse(AssessmentOut(shown, many=True, context=context).data)
 
 
+def public_id(value: str) -> uuid.UUID | None:
+    """A visit's or response's id from the URL; anything that is not one finds nothing, as an unknown id."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
 class SubmitIn(serializers.Serializer[Any]):
     instrument = serializers.CharField(max_length=20)
     answers = serializers.DictField(help_text='Item key -> numeric value, e.g. {"phq9_1": 2}; omit unanswered items.')
@@ -124,11 +137,14 @@ class SubmitView(ArmSpecificMixin, ParticipantScopedMixin, APIView):
     capability = Capability.ENROLL
 
     @extend_schema(request=SubmitIn, responses={201: ResponseOut}, tags=["assessments"])
-    def post(self, request: Request, slug: str, pk: int, assessment_id: int) -> ApiResponse:
+    def post(self, request: Request, slug: str, pk: int, assessment_id: str) -> ApiResponse:
         # One scoped look-up (the participant in this trial, the visit of that participant); the service
         # then locks the visit and reads it afresh.
         assessment = get_object_or_404(
-            ScheduledAssessment.objects.only("pk"), pk=assessment_id, participant_id=pk, participant__trial=self.trial
+            ScheduledAssessment.objects.only("pk"),
+            public_id=public_id(assessment_id),
+            participant_id=pk,
+            participant__trial=self.trial,
         )
         data = SubmitIn(data=request.data)
         if not data.is_valid():
@@ -167,9 +183,11 @@ class CorrectView(ArmSpecificMixin, APIView):
     capability = Capability.ENROLL
 
     @extend_schema(request=CorrectIn, responses={201: ResponseOut}, tags=["assessments"])
-    def post(self, request: Request, slug: str, response_id: int) -> ApiResponse:
+    def post(self, request: Request, slug: str, response_id: str) -> ApiResponse:
         response = get_object_or_404(
-            Response.objects.select_related("assessment"), pk=response_id, assessment__participant__trial=self.trial
+            Response.objects.select_related("assessment"),
+            public_id=public_id(response_id),
+            assessment__participant__trial=self.trial,
         )
         if not self._may_see(response.instrument_code, response.assessment.participant_id):
             raise Http404("No Response matches the given query.")  # as for an id that does not exist

@@ -8,6 +8,7 @@ that never change; a correction is a new version with a reason.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, NoReturn
 
 from django.conf import settings
@@ -18,6 +19,10 @@ from trial import clock
 from trial.errors import DomainError
 from trial.models import VisitDefinition
 from trial.models.immutable import ImmutableQuerySet
+
+# Rows of one arm only (the alliance questionnaire) must leave no gap in what a blinded reader sees, so the
+# API names visits and responses by a random UUID, never by the sequential primary key.
+PUBLIC_ID_HELP = "The identifier the API shows and accepts: random, so it tells no order and leaves no gaps."
 
 
 class AssessmentStatus(models.TextChoices):
@@ -35,6 +40,7 @@ class ScheduledAssessment(models.Model):
     """One visit of one participant: scheduled -> open -> completed | missed | cancelled."""
 
     participant = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="assessments")
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text=PUBLIC_ID_HELP)
     visit = models.ForeignKey(VisitDefinition, on_delete=models.PROTECT, related_name="+")
     instruments = models.JSONField(help_text="Instrument codes due at this visit, in order.")
     status = models.CharField(max_length=10, choices=AssessmentStatus.choices, default=AssessmentStatus.SCHEDULED)
@@ -81,6 +87,7 @@ class Response(models.Model):
     """
 
     assessment = models.ForeignKey(ScheduledAssessment, on_delete=models.PROTECT, related_name="responses")
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, help_text=PUBLIC_ID_HELP)
     instrument_code = models.CharField(max_length=20)
     version = models.PositiveSmallIntegerField(default=1)
     answers = models.JSONField(help_text="Item key -> value, exactly as submitted (missing items absent).")

@@ -49,11 +49,11 @@ trial_urls: list[URLPattern | URLResolver] = [
     path("participants/<int:pk>/engagement/", api_safety.EngagementView.as_view(), name="participant-engagement"),
     path("participants/<int:pk>/assessments/", assessments_api.AssessmentListView.as_view(), name="assessments"),
     path(
-        "participants/<int:pk>/assessments/<int:assessment_id>/responses/",
+        "participants/<int:pk>/assessments/<str:assessment_id>/responses/",
         assessments_api.SubmitView.as_view(),
         name="assessment-submit",
     ),
-    path("responses/<int:response_id>/corrections/", assessments_api.CorrectView.as_view(), name="response-correct"),
+    path("responses/<str:response_id>/corrections/", assessments_api.CorrectView.as_view(), name="response-correct"),
     path("exports/long.csv", analysis_api.LongExportView.as_view(), name="export-long"),
     path("exports/dictionary.<str:fmt>", analysis_api.DictionaryView.as_view(), name="export-dictionary"),
     path("exports/<str:dataset>.csv", analysis_api.DatasetCsvView.as_view(), name="export-csv"),

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config import api
 from participants import selectors, services
 from participants.models import Allocation, ContactDetails, Participant, Status
 from trial import access
@@ -120,7 +121,7 @@ class ContactOut(serializers.ModelSerializer[ContactDetails]):
 
 class ContactIn(serializers.Serializer[Any]):
     full_name = serializers.CharField(max_length=200)
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     timezone = serializers.CharField(max_length=64, required=False, default="UTC")
 
@@ -143,8 +144,8 @@ class ParticipantFilter(django_filters.FilterSet):
     site = django_filters.CharFilter(field_name="site__code")
     study_id = django_filters.CharFilter(field_name="study_id")
     enrolled = django_filters.BooleanFilter(field_name="study_id", lookup_expr="isnull", exclude=True)
-    screened_after = django_filters.IsoDateTimeFilter(field_name="screened_at", lookup_expr="gte")
-    screened_before = django_filters.IsoDateTimeFilter(field_name="screened_at", lookup_expr="lt")
+    screened_after = api.IsoDateTimeFilter(field_name="screened_at", lookup_expr="gte")
+    screened_before = api.IsoDateTimeFilter(field_name="screened_at", lookup_expr="lt")
 
     class Meta:
         model = Participant

@@ -68,7 +68,7 @@ def audit_record(
         actor_label=user.get_username() if user is not None else "system",
         action=action,
         object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
+        object_id=str(getattr(obj, "public_id", obj.pk)),  # the id the API shows, where a row has one
         object_label=str(obj)[:200],
         changes=_jsonable(redact(changes or {})),
         reason=reason,

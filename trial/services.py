@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from trial import access, clock, events
 from trial.access import Capability
@@ -246,17 +246,20 @@ def consent_document_publish(
         raise DomainError("Give the document's version.", field="version")
     if not text.strip():
         raise DomainError("The consent document's text is empty.", field="text")
+    exists = Conflict(f"Version {version!r} of the consent document already exists.", field="version")
     if ConsentDocument.objects.filter(trial=trial, version=version).exists():
-        raise DomainError(
-            f"Version {version!r} of the consent document already exists.", field="version", code="conflict"
-        )
-    document = ConsentDocument.objects.create(
-        trial=trial,
-        version=version,
-        title=title.strip() or trial.title,
-        text=text,
-        requires_reconsent=requires_reconsent,
-    )
+        raise exists
+    try:
+        with transaction.atomic():  # two publishers of one version at once: the constraint decides
+            document = ConsentDocument.objects.create(
+                trial=trial,
+                version=version,
+                title=title.strip() or trial.title,
+                text=text,
+                requires_reconsent=requires_reconsent,
+            )
+    except IntegrityError:
+        raise exists from None
     audit_record(
         actor=by,
         action="consent_document.publish",

@@ -4,6 +4,8 @@ corrections, until the participant is emergency-unblinded."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -31,7 +33,7 @@ def masked():
 
 def _post(api, user, person, body):
     visit = ScheduledAssessment.objects.get(participant=person, visit__code="week4")
-    url = f"/api/v1/trials/masked/participants/{person.pk}/assessments/{visit.pk}/responses/"
+    url = f"/api/v1/trials/masked/participants/{person.pk}/assessments/{visit.public_id}/responses/"
     return api(user).post(url, body, format="json")
 
 
@@ -60,9 +62,9 @@ def test_a_hidden_response_cannot_be_corrected_or_probed_until_the_participant_i
     hidden = response_submit(
         assessment=visit, instrument_code="waisr", answers=helpers.lowest_answers("waisr"), source="survey"
     )
-    url = f"/api/v1/trials/masked/responses/{hidden.pk}/corrections/"
+    url = f"/api/v1/trials/masked/responses/{hidden.public_id}/corrections/"
     probe = api(coordinator).post(url, {"answers": {"zz": 1}, "reason": "probe"}, format="json")
-    missing = api(coordinator).post(url.replace(str(hidden.pk), str(hidden.pk + 1000)), {}, format="json")
+    missing = api(coordinator).post(url.replace(str(hidden.public_id), str(uuid.uuid4())), {}, format="json")
     assert probe.status_code == missing.status_code == 404 and probe.json() == missing.json()  # alike
     investigator = get_user_model().objects.create_user(username="ines", email="ines@example.org")
     helpers.grant(_trial, investigator, Role.INVESTIGATOR)

@@ -295,7 +295,7 @@ def test_submitting_through_the_api_is_scoped_and_costs_a_fixed_number_of_statem
     client = api(None)
     client.credentials(HTTP_AUTHORIZATION=helpers.api_auth_headers(coordinator)["Authorization"])
 
-    def submit(pk: int, assessment_id: int, code: str) -> tuple[int, int]:
+    def submit(pk: int, assessment_id: object, code: str) -> tuple[int, int]:
         with CaptureQueriesContext(connection) as captured:
             reply = client.post(
                 f"{BASE}/participants/{pk}/assessments/{assessment_id}/responses/",
@@ -305,10 +305,12 @@ def test_submitting_through_the_api_is_scoped_and_costs_a_fixed_number_of_statem
         return reply.status_code, len(captured)
 
     # Another participant's visit, under this participant's URL: not found, and nothing written.
-    assert submit(participant.pk, other_baseline.pk, baseline.instruments[0])[0] == 404
+    assert submit(participant.pk, other_baseline.public_id, baseline.instruments[0])[0] == 404
     assert not other_baseline.responses.exists()
 
-    statuses, counts = zip(*(submit(participant.pk, baseline.pk, code) for code in baseline.instruments), strict=True)
+    statuses, counts = zip(
+        *(submit(participant.pk, baseline.public_id, code) for code in baseline.instruments), strict=True
+    )
     assert set(statuses) == {201}
     baseline.refresh_from_db()
     assert baseline.status == "completed"
@@ -325,7 +327,7 @@ def test_a_submission_or_correction_refused_for_its_body_still_raises_item_9(api
     participant = helpers.enrolled(trial)
     baseline = ScheduledAssessment.objects.get(participant=participant)
     client = api(coordinator)
-    url = f"{BASE}/participants/{participant.pk}/assessments/{baseline.pk}/responses/"
+    url = f"{BASE}/participants/{participant.pk}/assessments/{baseline.public_id}/responses/"
     risk = {**helpers.lowest_answers("phq9"), "phq9_9": 3}
     refused = client.post(url, {"instrument": "phq9", "answers": risk, "source": "fax"}, format="json")
     assert refused.status_code == 400 and "source" in refused.json()

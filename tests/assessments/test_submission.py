@@ -146,7 +146,7 @@ def test_progress_is_kept_as_a_draft_and_checked_as_it_goes(baseline):
 
 
 def test_the_api_write_path_scores_and_alerts_like_the_survey(api, coordinator, clinician, trial, baseline):
-    url = f"/api/v1/trials/therabot/participants/{baseline.participant_id}/assessments/{baseline.pk}/responses/"
+    url = f"/api/v1/trials/therabot/participants/{baseline.participant_id}/assessments/{baseline.public_id}/responses/"
     answers = {**PHQ9, "phq9_9": 3}
     created = api(coordinator).post(url, {"instrument": "phq9", "answers": answers}, format="json")
     assert created.status_code == 201
@@ -158,7 +158,7 @@ def test_the_api_write_path_scores_and_alerts_like_the_survey(api, coordinator, 
 
 def test_the_api_corrects_with_a_reason(api, coordinator, baseline):
     original = response_submit(assessment=baseline, instrument_code="phq9", answers=PHQ9, source="api")
-    url = f"/api/v1/trials/therabot/responses/{original.pk}/corrections/"
+    url = f"/api/v1/trials/therabot/responses/{original.public_id}/corrections/"
     assert api(coordinator).post(url, {"answers": PHQ9}, format="json").status_code == 400
     done = api(coordinator).post(url, {"answers": {**PHQ9, "phq9_2": 0}, "reason": "Typo"}, format="json")
     assert done.status_code == 201 and done.json()["version"] == 2 and done.json()["total"] == 8
