@@ -1,5 +1,6 @@
 """python manage.py demo_participant --trial SLUG: screen, consent and enroll one demo participant and
-print the personal link to their open baseline questionnaires (what their invitation e-mail carries)."""
+print a personal link to their open baseline questionnaires; like any newer message's link, it replaces
+the one their invitation e-mail carries."""
 
 from __future__ import annotations
 
@@ -54,3 +55,5 @@ class Command(BaseCommand):
             raise CommandError(f"{participant.study_id} has no open baseline visit.")
         self.stdout.write(f"Participant {participant.study_id}: baseline questionnaires due now at")
         self.stdout.write(f"  {link_create(assessment=baseline)}")
+        # A visit has one live link: the one printed here replaces the invitation's (printed above in the demo).
+        self.stdout.write("  (a new link: the invitation's link now shows the 'this link has been replaced' page)")
