@@ -12,7 +12,8 @@ from typing import Any
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError, Throttled
 from rest_framework.pagination import PageNumberPagination
@@ -143,3 +144,11 @@ def document_errors(result: dict[str, Any], generator: Any, request: Any, public
                     },
                 )
     return result
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: an API address that matches no route (``/api/v1/tokens/-5/``, a mistyped path) is
+    answered in the error format like every other API refusal; other addresses get Django's page."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return page_not_found(request, exception)

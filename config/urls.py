@@ -123,3 +123,6 @@ urlpatterns = [
     path("oidc/", include(oidc_urls)),
     path("q/", include("assessments.urls")),
 ]
+
+# An unknown API address answers in the API's error format (JSON), not with an HTML page.
+handler404 = "config.api.not_found"

@@ -128,3 +128,11 @@ def test_every_operation_documents_its_refusals_in_the_error_format(api, investi
     # Django's own 404 (an unknown trial) answers in that format too.
     missing = api(investigator).get("/api/v1/trials/no-such-trial/")
     assert missing.status_code == 404 and missing.json() == {"detail": "No such trial.", "code": "not_found"}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/tokens/-567/", "/api/v1/no-such-thing/", "/api/v1/trials/therabot/x/"])
+def test_an_api_address_no_route_matches_answers_in_the_error_format(api, coordinator, path):
+    response = api(coordinator).delete(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}
