@@ -53,6 +53,19 @@ def _cell(raw: str) -> int | float | str:
         return raw.strip()
 
 
+def _row_visit(trial: Trial, row: dict[str, Any]) -> ScheduledAssessment | None:
+    """The scheduled visit a row names (its participant's study ID and the visit code), if there is one."""
+    return (
+        ScheduledAssessment.objects.filter(
+            participant__trial=trial,
+            participant__study_id=_text(row, "participant_id"),
+            visit__code=_text(row, "visit"),
+        )
+        .select_related("participant", "visit")
+        .first()
+    )
+
+
 def _text(row: dict[str, Any], column: str) -> str:
     return (row.get(column) or "").strip()  # None when the row is shorter than the header
 
@@ -80,15 +93,7 @@ def _signals(trial: Trial, rows: list[dict[str, Any]], owner: dict[str, str], wh
     found names nobody's answers and raises nothing. Cells of another instrument than the row's raise only
     what they answer, never "item 9 left unanswered"."""
     for number, row in enumerate(rows, start=2):
-        assessment = (
-            ScheduledAssessment.objects.filter(
-                participant__trial=trial,
-                participant__study_id=_text(row, "participant_id"),
-                visit__code=_text(row, "visit"),
-            )
-            .select_related("participant", "visit")
-            .first()
-        )
+        assessment = _row_visit(trial, row)
         if assessment is None:
             continue
         declared = _text(row, "instrument")
@@ -130,15 +135,7 @@ def responses_import(*, trial: Trial, path: Path, by: Actor, source: str = Respo
                 if None in row:
                     raise DomainError("more cells than the header has columns")
                 instrument = registry.get(_text(row, "instrument"))
-                assessment = (
-                    ScheduledAssessment.objects.filter(
-                        participant__trial=trial,
-                        participant__study_id=_text(row, "participant_id"),
-                        visit__code=_text(row, "visit"),
-                    )
-                    .select_related("participant", "visit")
-                    .first()
-                )
+                assessment = _row_visit(trial, row)
                 if assessment is None:
                     raise DomainError(
                         f"no visit {_text(row, 'visit')!r} scheduled for participant {_text(row, 'participant_id')!r}"
