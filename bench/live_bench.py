@@ -189,8 +189,11 @@ def submission(*, clients: int, workers: int, max_requests: int, seconds: float)
     headers = {"Authorization": f"Token {token}", "Content-Type": "application/json", "Connection": "close"}
     per_client: list[list[tuple[str, str, bytes]]] = [[] for _ in range(clients)]
     bodies = []
+    # The API names a visit by its opaque public id (never the sequential key; docs/api.md).
+    visits = ScheduledAssessment.objects.filter(pk__in=[aid for _, aid, _ in open_rows])
+    public = dict(visits.values_list("id", "public_id"))
     for i, (pid, aid, instruments) in enumerate(open_rows):
-        path = f"/api/v1/trials/{common.TRIAL_SLUG}/participants/{pid}/assessments/{aid}/responses/"
+        path = f"/api/v1/trials/{common.TRIAL_SLUG}/participants/{pid}/assessments/{public[aid]}/responses/"
         for code in instruments:
             body = json.dumps({"instrument": code, "answers": pool.draw(code, rng)[0]}).encode()
             per_client[i % clients].append(("POST", path, body))
