@@ -69,9 +69,9 @@ def page_floor(request: HttpRequest, token: str, code: str) -> HttpResponse:
         if code not in instruments or code in answered:
             return HttpResponse("not due, or already answered", status=409, content_type="text/plain")
         cursor.execute(
-            "INSERT INTO assessments_response (assessment_id, instrument_code, version, answers, total,"
+            "INSERT INTO assessments_response (assessment_id, public_id, instrument_code, version, answers, total,"
             " subscales, band, flags, prorated, source, submitted_at, correction_reason)"
-            " VALUES (%s, %s, 1, %s, %s, '{}', '', '[]', false, 'survey', now(), '')",
+            " VALUES (%s, gen_random_uuid(), %s, 1, %s, %s, '{}', '', '[]', false, 'survey', now(), '')",
             [visit_id, code, json.dumps(answers), sum(answers.values())],
         )
         cursor.execute(
