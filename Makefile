@@ -36,7 +36,8 @@ demo: $(STAMP)
 	@echo ""
 	DEBUG=1 PUBLIC_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py demo_participant --trial therabot
 	@echo ""
-	@echo "Web admin:  http://$(HOST):$(PORT)/admin/   (log in with an account above)"
+	@echo "Workspace:  http://$(HOST):$(PORT)/workspace/  (sign in as "coordinator" or "clinician" with a password printed above)"
+	@echo "Web admin:  http://$(HOST):$(PORT)/admin/   (trial design and system administration)"
 	@echo "API docs:   http://$(HOST):$(PORT)/api/docs/ (log in at /admin/ first; scripts: Authorization: Token <token>)"
 	@echo ""
 	DEBUG=1 PUBLIC_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py runserver $(HOST):$(PORT)

@@ -128,10 +128,13 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "mozilla_django_oidc",
+    "django_htmx",
+    "phonenumber_field",
     "trial",
     "participants",
     "assessments",
     "analysis",
+    "workspace",
 ]
 
 MIDDLEWARE = [
@@ -146,6 +149,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "trial.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last: it answers a locked-out login with trial.throttling.lockout_response (AXES_LOCKOUT_CALLABLE).
@@ -244,7 +248,10 @@ OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10, low=1)
 # For the two-factor check for staff: whether a sign-on counts as the second factor (the provider's own
 # multi-factor policy then stands in for it). Off: single sign-on users still give this site's second factor.
 OIDC_SATISFIES_2FA = env_bool("OIDC_SATISFIES_2FA", default=False)
-LOGIN_REDIRECT_URL = "/admin/"
+# Staff sign in on the admin's login page (two-factor, lockouts and single sign-on are wired there) and land
+# in the workspace.
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "/workspace/"
 LOGIN_REDIRECT_URL_FAILURE = "/oidc/refused/"
 if OIDC_ENABLED:
     _needed = ["OIDC_RP_CLIENT_SECRET", "OIDC_OP_AUTHORIZATION_ENDPOINT", "OIDC_OP_TOKEN_ENDPOINT"]

@@ -100,9 +100,15 @@ oidc_urls: list[URLPattern | URLResolver] = [
     path("refused/", oidc.refused, name="oidc-refused"),
 ]
 admin.site.login_template = "admin/login_sso.html"
+# The admin is for trial design and system administration; the study team works in /workspace/.
+admin.site.site_header = "Trial platform: design and administration"
+admin.site.site_title = "Trial platform administration"
+admin.site.index_title = "Trial design and system administration"
+admin.site.site_url = "/workspace/"
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", RedirectView.as_view(url="/workspace/", permanent=False)),
+    path("workspace/", include("workspace.urls")),
     path("health/", health.health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, ClassVar
+from zoneinfo import available_timezones
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -32,6 +33,13 @@ class RandomizationMethod(models.TextChoices):
     MINIMIZATION = "minimization", "Pocock-Simon minimization with a random element"
     SIMPLE = "simple", "Simple randomization"
 
+
+def timezone_validator(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(f"{value!r} is not a time zone name such as America/New_York or Europe/London.")
+
+
+country_validator = RegexValidator(r"^[A-Z]{2}$", "A country is its two-letter ISO 3166 code, such as US or GB.")
 
 registry_id_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9\-/]{2,40}$", "Registry IDs look like NCT06013137 or ISRCTN12345678."
@@ -62,6 +70,15 @@ class Trial(models.Model):
         help_text="Hide when each participant was allocated from the roles that enroll (coordinators, "
         "investigators): their lists show no allocation times and follow the study ID. In an open-label trial "
         "with permuted blocks the order of past allocations helps guess the next one.",
+    )
+    timezone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[timezone_validator],
+        help_text="The study team's time zone: staff pages show and take times in it, naming it.",
+    )
+    target_enrollment = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How many participants the protocol plans to randomize (accrual target)."
     )
     study_id_prefix = models.CharField(max_length=10, validators=[RegexValidator(r"^[A-Z][A-Z0-9]*$")])
     study_id_digits = models.PositiveSmallIntegerField(default=4, validators=[MinValueValidator(3)])
@@ -244,6 +261,13 @@ class Site(models.Model):
     trial = models.ForeignKey(Trial, on_delete=models.CASCADE, related_name="sites")
     code = models.CharField(max_length=40, validators=[code_validator])
     name = models.CharField(max_length=200)
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        validators=[country_validator],
+        help_text="ISO 3166 code (US, GB): the default region of phone numbers entered for its participants "
+        "and the time zones offered first. Blank: numbers must start with + and the country code.",
+    )
     active = models.BooleanField(default=True)
 
     class Meta:

@@ -39,7 +39,7 @@ class Command(BaseCommand):
             trials.append(trial)
         user_model = get_user_model()
         names = ", ".join(t.slug for t in trials)
-        self.stdout.write(f"Demo accounts for {names} (log in at /admin/; API token for scripts):")
+        self.stdout.write(f"Demo accounts for {names} (sign in at /workspace/; API token for scripts):")
         for username, role in DEMO_USERS:
             user, _ = user_model.objects.get_or_create(username=username, defaults={"email": f"{username}@example.org"})
             password = options["password"] or "".join(secrets.choice(ALPHABET) for _ in range(12))
