@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: demo test lint typecheck check venv migrate serve serve-prod worker beat clean bench
+.PHONY: demo test screenshots lint typecheck check venv migrate serve serve-prod worker beat clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ demo: $(STAMP)
 ## test: the whole suite; on PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set.
 test: $(STAMP)
 	$(BIN)/pytest
+
+## screenshots: the browser tests, keeping the screenshots the docs show (docs/screenshots/).
+screenshots: $(STAMP)
+	SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -q -m browser tests/workspace tests/assessments/test_browser.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

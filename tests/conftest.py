@@ -190,3 +190,12 @@ def api() -> Callable[[Any], APIClient]:
         return client
 
     return client_for
+
+
+@pytest.fixture
+def browser(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Debian's headless Chromium (tests/browser.py); skips without it, fails under CI=true."""
+    from tests.browser import chromium
+
+    with chromium(monkeypatch) as launched:
+        yield launched

@@ -8,13 +8,11 @@ Skips like tests/assessments/test_browser.py without playwright or Chromium (and
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
@@ -25,13 +23,8 @@ from assessments.services.links import link_create
 from tests import helpers
 from tests.admin.test_enrollment import ELIGIBLE_FORM
 from tests.analysis.test_report import build_report
-from tests.assessments.test_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser
+from tests.browser import Page, expect
 from trial.models import Role, Trial
-
-try:
-    from playwright.sync_api import Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - _require_browser explains it
-    sync_playwright = None
 
 pytestmark = pytest.mark.browser
 
@@ -93,19 +86,6 @@ def _policy(response: Any) -> str:
     assert "default-src 'self'" in policy and "script-src 'self'" in policy, policy
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy, policy
     return policy
-
-
-@pytest.fixture
-def browser(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    _require_browser()
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-            connections.close_all()
 
 
 @pytest.fixture

@@ -9,84 +9,24 @@ test would hide that the participant pages were never tried in a browser, so the
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core import mail
-from django.db import connections
 
 from assessments.models import AssessmentStatus, Response, ScheduledAssessment
 from participants.models import SafetyAlert
 from tests import helpers
+from tests.browser import Page, expect, new_page, screenshot
 from trial.models import Trial
 from trial.templates import read_template
 
-try:
-    from playwright.sync_api import Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the skip below explains it
-    sync_playwright = None
-
 pytestmark = pytest.mark.browser
-
-STRICT = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PHONE = {"width": 390, "height": 844}
-
-
-def _require_browser() -> None:
-    missing = []
-    if sync_playwright is None:
-        missing.append("the playwright package (pip install playwright; no 'playwright install' needed)")
-    if not CHROMIUM.is_file():
-        missing.append(f"Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)")
-    if missing:
-        message = "browser test needs " + " and ".join(missing)
-        if STRICT:
-            pytest.fail(f"{message}; CI=true requires it")
-        pytest.skip(message)
-
-
-@pytest.fixture
-def browser(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    _require_browser()
-    # Playwright's sync API runs an event loop in this thread. The test's own ORM calls are still
-    # synchronous (the pages are served by the live server's threads), so Django may make them.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-            # While that loop runs, Django keeps this thread's connections apart from the usual ones
-            # (asgiref's Local); left open, they keep PostgreSQL from dropping the test database.
-            connections.close_all()
 
 
 def _phone(browser: Any, *, javascript: bool = True) -> Page:
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, java_script_enabled=javascript)
-    context.set_default_timeout(10_000)
-    return context.new_page()
-
-
-def _screenshot(page: Page, name: str) -> None:
-    directory = os.environ.get("SCREENSHOT_DIR")
-    if directory:
-        page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=str(Path(directory) / name))
+    return new_page(browser, "phone", javascript=javascript)
 
 
 @pytest.fixture
@@ -136,7 +76,7 @@ def test_a_participant_answers_the_phq9_and_gad7_and_is_thanked(browser, short_t
     expect(page.locator("#phq9_1-1")).to_be_checked()
     _fill(page, "phq9", 9, skip=(1, 3, 9))
     _answer(page, "phq9_9", "Not at all")
-    _screenshot(page, "participant-question-390x844.png")
+    screenshot(page, "participant-question-390x844.png")
     page.get_by_role("button", name="Send and continue").click()
 
     # Question 3 was left out: it is named, linked, and the other answers are still there.
@@ -185,7 +125,7 @@ def test_item_9_shows_the_crisis_resources_at_once_and_alerts_the_clinicians(bro
     assert box is not None and box["y"] < 50
     expect(call).to_be_in_viewport()
     expect(page.get_by_role("heading", name="Generalized Anxiety Disorder 7-item scale")).to_be_attached()
-    _screenshot(page, "participant-crisis-390x844.png")
+    screenshot(page, "participant-crisis-390x844.png")
     page.context.close()
 
     alert_row = SafetyAlert.objects.get(participant=participant)
