@@ -103,7 +103,8 @@ def new_page(
 
 
 def axe_violations(page: Page) -> list[str]:
-    """The WCAG 2.1 A/AA violations axe-core finds on the page as it is now, one line each."""
+    """The WCAG 2.1 A/AA violations axe-core finds on the page as it is now, one line each (axe runs in the
+    page: it needs a page with JavaScript on; the markup it checks is the same without)."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(url=AXE_PATH)
     results = page.evaluate(

@@ -18,7 +18,7 @@ from django.core import mail
 from assessments.models import AssessmentStatus, Response, ScheduledAssessment
 from participants.models import SafetyAlert
 from tests import helpers
-from tests.browser import Page, expect, new_page, screenshot
+from tests.browser import Page, assert_accessible, expect, new_page, screenshot
 from trial.models import Trial
 from trial.templates import read_template
 
@@ -77,6 +77,8 @@ def test_a_participant_answers_the_phq9_and_gad7_and_is_thanked(browser, short_t
     _fill(page, "phq9", 9, skip=(1, 3, 9))
     _answer(page, "phq9_9", "Not at all")
     screenshot(page, "participant-question-390x844.png")
+    if javascript:  # axe runs in the page; the markup is the same without JavaScript
+        assert_accessible(page, "question page")
     page.get_by_role("button", name="Send and continue").click()
 
     # Question 3 was left out: it is named, linked, and the other answers are still there.
@@ -126,6 +128,7 @@ def test_item_9_shows_the_crisis_resources_at_once_and_alerts_the_clinicians(bro
     expect(call).to_be_in_viewport()
     expect(page.get_by_role("heading", name="Generalized Anxiety Disorder 7-item scale")).to_be_attached()
     screenshot(page, "participant-crisis-390x844.png")
+    assert_accessible(page, "crisis page")
     page.context.close()
 
     alert_row = SafetyAlert.objects.get(participant=participant)
