@@ -210,6 +210,11 @@ def _form_errors(*forms_: forms.Form) -> list[str]:
 def enter_answers(request: HttpRequest, desk: Desk, pk: int, visit: UUID, code: str) -> HttpResponse:
     story = _story(desk, pk)
     shown = _visit(story, visit)
+    answered = [q for q in shown.questionnaires if q.code == code and q.current is not None]
+    if answered:  # a second click, a reload, a stale page: what is recorded is not entered again
+        name = f"{answered[0].name} of {shown.assessment.visit.name}"
+        messages.info(request, f"The answers to {name} are already recorded; to change them, correct them.")
+        return HttpResponseRedirect(_page_of(desk, pk))
     if code not in [q.code for q in shown.to_enter]:
         raise Http404("That questionnaire is not waiting for answers.")
     instrument = get_instrument(code)
@@ -248,18 +253,29 @@ def enter_answers(request: HttpRequest, desk: Desk, pk: int, visit: UUID, code: 
     return HttpResponseRedirect(back)
 
 
+class Superseded(Exception):
+    def __init__(self, current: Response) -> None:
+        self.current = current
+
+
 def _current_response(story: Story, response_id: UUID) -> tuple[Any, Response]:
     for visit in story.visits:
         for q in visit.questionnaires:
             if q.current is not None and q.current.public_id == response_id:
                 return visit, q.current
-    raise Http404("No such response, or not the current version.")
+            if q.current is not None and any(r.public_id == response_id for r in q.earlier):
+                raise Superseded(q.current)
+    raise Http404("No such response.")
 
 
 @trial_page(Capability.ENROLL)
 def correct_answers(request: HttpRequest, desk: Desk, pk: int, response: UUID) -> HttpResponse:
     story = _story(desk, pk)
-    visit, current = _current_response(story, response)
+    try:
+        visit, current = _current_response(story, response)
+    except Superseded as newer:  # a second click, a reload: the correction is made once
+        messages.info(request, f"That version was already corrected; version {newer.current.version} is current.")
+        return HttpResponseRedirect(_page_of(desk, pk))
     instrument = get_instrument(current.instrument_code)
     title = f"Correct {instrument.short_name} answers of {visit.assessment.visit.name} (version {current.version})"
     if request.method != "POST":
