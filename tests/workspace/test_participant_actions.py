@@ -375,3 +375,13 @@ def test_a_visit_only_the_extra_questionnaire_keeps_open_offers_nothing_to_a_mas
         }
     assert normalised(pages["chatbot"]) == normalised(pages["waitlist"])
     assert f"visits/{chatbot.public_id}/resend/" not in pages["chatbot"]
+    # Asked anyway, both arms' week 4 answer alike, and nothing is queued
+    before = OutboxMessage.objects.count()
+    with clock.use(clock.SimulatedClock(chatbot.opens_at + timedelta(hours=2))):
+        client = web(coordinator)
+        for person in pair.values():
+            visit = ScheduledAssessment.objects.get(participant=person, visit__code="week4")
+            answer = client.post(url(trial, person, f"visits/{visit.public_id}/resend/"), {"once": once()})
+            shown = follow(client, answer)
+            assert "is completed; there is nothing to invite to." in shown
+    assert OutboxMessage.objects.count() == before

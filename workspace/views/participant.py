@@ -123,6 +123,12 @@ def _send_invitation(request: HttpRequest, desk: Desk, pk: int, visit_id: UUID, 
     if revoke and request.POST.get("confirm") != "yes":
         messages.error(request, "Tick the box to confirm that the current link should stop working.")
         return HttpResponseRedirect(back)
+    if not visit.open_now:
+        # Said from the visit as this reader is shown it: a visit that reads as completed to a reader who
+        # must not know the arm is refused alike in both arms, whatever its hidden questionnaire.
+        name, state = visit.assessment.visit.name, visit.status_label.lower()
+        messages.error(request, f"Nothing was sent: {name} is {state}; there is nothing to invite to.")
+        return HttpResponseRedirect(back)
     if not claim_once(request, key):
         return _already_done(request, back)
     try:
