@@ -246,3 +246,33 @@ def test_the_query_count_does_not_grow_with_visits_messages_and_responses(web, t
     page(client, trial, few)  # warm the session and caches
     assert _queries(client, trial, few) == _queries(client, trial, many)
     assert _queries(client, trial, many) == PINNED
+
+
+def test_a_new_consent_version_that_requires_reconsent_offers_the_consent_form(web, trial, coordinator):
+    from trial.models import ConsentDocument
+
+    p = helpers.randomized(trial)
+    link = f'href="/workspace/{trial.slug}/participants/{p.pk}/consent/"'
+    assert link not in page(web(coordinator), trial, p)
+    ConsentDocument.objects.create(trial=trial, version="2.0", title="v2", text="...", requires_reconsent=True)
+    html = page(web(coordinator), trial, p)
+    assert link in html and "Record consent to version 2.0" in html
+
+
+def test_the_page_reads_as_a_page_and_not_an_admin(web, trial, coordinator):
+    """Saved for a look (tests/workspace/out/participant.html) when WORKSPACE_SNAPSHOTS is set."""
+    import os
+    from pathlib import Path
+
+    p = helpers.randomized(trial)
+    html = page(web(coordinator), trial, p)
+    assert "Django administration" not in html and "style=" not in html and "<script>" not in html
+    if os.environ.get("WORKSPACE_SNAPSHOTS"):
+        Path(os.environ["WORKSPACE_SNAPSHOTS"]).write_text(html)
+
+
+def test_a_masked_reader_costs_the_same_queries_for_both_arms(web, masked):
+    trial, pair, readers = masked
+    client = web(readers[Role.COORDINATOR])
+    page(client, trial, pair["waitlist"])
+    assert _queries(client, trial, pair["chatbot"]) == _queries(client, trial, pair["waitlist"])
