@@ -5,8 +5,9 @@ unblindings, chatbot engagement) as one list in time order.
 Blinding (DESIGN.md): to a reader who does not see this participant's arm (a blinded statistician; in a
 masked trial, staff until the participant is emergency-unblinded) nothing that exists for one arm only
 leaves a trace: no chatbot engagement, no chatbot crisis alert, no alliance questionnaire (WAI-SR), a visit
-shown as every arm's questionnaires make it (assessments.blinding), and no message about such a visit sent
-after its shared questionnaires were in (the reminders that only the extra questionnaire keeps going).
+shown as every arm's questionnaires make it (assessments.blinding), no message about such a visit sent
+after its shared questionnaires were in (the reminders that only the extra questionnaire keeps going), and
+only the kinds of message every arm gets (questionnaire invitations and reminders).
 """
 
 from __future__ import annotations
@@ -185,6 +186,8 @@ def _messages(p: Participant, visits: list[Visit], specific: ArmSpecific | None)
     by_id = {v.assessment.pk: v for v in visits}
     shown = []
     for m in p.messages.all():
+        if specific is not None and m.kind not in MESSAGE_KINDS:
+            continue  # a kind this page does not know could be one arm's (reader who must not know the arm)
         about = m.context.get("assessment") if isinstance(m.context, dict) else None
         if about is not None and specific is not None:
             visit = by_id.get(about)

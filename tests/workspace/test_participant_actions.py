@@ -365,8 +365,13 @@ def test_a_visit_only_the_extra_questionnaire_keeps_open_offers_nothing_to_a_mas
                     response_submit(assessment=visit, instrument_code=code, answers=helpers.lowest_answers(code),
                                     source="api")  # fmt: skip
     chatbot = ScheduledAssessment.objects.get(participant=pair["chatbot"], visit__code="week4")
-    assert chatbot.status == "open"
-    with clock.use(clock.SimulatedClock(chatbot.opens_at + timedelta(hours=2))):
+    assert chatbot.status == "open" and chatbot.next_reminder_at is not None
+    later = chatbot.next_reminder_at + timedelta(minutes=5)
+    with clock.use(clock.SimulatedClock(later)):
+        sweep(deliver=False)  # the extra questionnaire alone keeps the reminders going, in one arm only
+    assert OutboxMessage.objects.filter(participant=pair["chatbot"], kind="assessment_reminder").exists()
+    assert not OutboxMessage.objects.filter(participant=pair["waitlist"], kind="assessment_reminder").exists()
+    with clock.use(clock.SimulatedClock(later)):
         from tests.workspace.test_participant_page import normalised
 
         pages = {
@@ -377,7 +382,7 @@ def test_a_visit_only_the_extra_questionnaire_keeps_open_offers_nothing_to_a_mas
     assert f"visits/{chatbot.public_id}/resend/" not in pages["chatbot"]
     # Asked anyway, both arms' week 4 answer alike, and nothing is queued
     before = OutboxMessage.objects.count()
-    with clock.use(clock.SimulatedClock(chatbot.opens_at + timedelta(hours=2))):
+    with clock.use(clock.SimulatedClock(later)):
         client = web(coordinator)
         for person in pair.values():
             visit = ScheduledAssessment.objects.get(participant=person, visit__code="week4")
