@@ -325,6 +325,14 @@ FOLLOW_UP = {
 }
 
 
+FOLLOW_UP_NOTES = {
+    "withdraw": "The reason is required; it is reported in the CONSORT flow.",
+    "lost": "The reason is required; it is reported in the CONSORT flow.",
+    "return": "Say how they came back into contact (recorded with the status change).",
+    "complete": "Completion needs no reason.",
+}
+
+
 class FollowUpForm(forms.Form):
     reason = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 2}), max_length=1000, required=False)
     confirm = forms.BooleanField(label="I confirm this change", error_messages={"required": "Tick the box to confirm."})
@@ -356,11 +364,7 @@ def follow_up(request: HttpRequest, desk: Desk, pk: int, step: str) -> HttpRespo
     story = _story(desk, pk)
     title, done = FOLLOW_UP[step]
     action = f"{_page_of(desk, pk)}follow-up/{step}/"
-    note = (
-        "Completion needs no reason."
-        if step == "complete"
-        else "The reason is required; it is reported in the CONSORT flow."
-    )
+    note = FOLLOW_UP_NOTES[step]
     if request.method != "POST":
         return _action_page(request, desk, story, title=title, form=FollowUpForm(), action=action, note=note)
     form = FollowUpForm(request.POST)
