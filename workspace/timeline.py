@@ -98,6 +98,10 @@ class Questionnaire:
     current: Response | None
     earlier: list[Response]  # the versions a correction replaced, oldest first
 
+    @property
+    def band(self) -> str:
+        return self.current.band.replace("_", " ") if self.current is not None else ""
+
 
 @dataclass
 class Visit:
