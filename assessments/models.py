@@ -102,6 +102,9 @@ class Response(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     correction_reason = models.TextField(blank=True)
+    entry_note = models.TextField(
+        blank=True, help_text="Why staff entered the answers for the participant (e.g. paper form returned by post)."
+    )
 
     objects = ImmutableQuerySet.as_manager()
 
@@ -156,6 +159,8 @@ class AccessLink(models.Model):
     expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)  # to the minute (services.links)
     replaced_at = models.DateTimeField(null=True, blank=True)
+    # Set when staff took the link away (links.links_revoke): a failed send never brings it back.
+    revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -74,8 +74,21 @@ def link_retract(*, url: str) -> None:
     link.delete()
     if was_live:
         previous = AccessLink.objects.filter(assessment_id=link.assessment_id).order_by("-created_at", "-pk").first()
-        if previous is not None:
+        if previous is not None and previous.revoked_at is None:
             AccessLink.objects.filter(pk=previous.pk).update(replaced_at=None)
+
+
+@transaction.atomic
+def links_revoke(*, assessment: ScheduledAssessment) -> int:
+    """Stop every link to the visit at once (staff issue a new one: the old one was forwarded, or lost). A
+    revoked link opens the page saying a newer message carries the link, and a send that fails afterwards
+    never brings it back (``link_retract``). Returns how many links were still live."""
+    _lock(assessment.pk)
+    now = clock.now()
+    links = AccessLink.objects.filter(assessment=assessment, revoked_at__isnull=True)
+    live = links.filter(replaced_at__isnull=True).update(replaced_at=now, revoked_at=now)
+    links.update(revoked_at=now)
+    return live
 
 
 def link_refusal(*, token: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 
 from assessments.instruments import UnknownInstrumentError, default_registry
-from assessments.models import AssessmentStatus, DraftAnswers, Response, ScheduledAssessment
+from assessments.models import AssessmentStatus, DraftAnswers, Response, ResponseSource, ScheduledAssessment
 from assessments.scoring import SAFETY_FLAGS, ScoreResult, score_instrument
 from participants.models import AlertSource
 from participants.services.safety import safety_alert_raise
@@ -172,6 +172,7 @@ def _store(
     by: Actor,
     reason: str = "",
     previous_flags: Iterable[str] | None = None,
+    note: str = "",
 ) -> Response:
     response = Response.objects.create(
         assessment=assessment,
@@ -186,6 +187,7 @@ def _store(
         source=source,
         submitted_by=actor_user(by),
         correction_reason=reason,
+        entry_note=note,
     )
     _raise_alerts(response, score, previous_flags)
     return response
@@ -199,6 +201,7 @@ def response_submit(
     source: str,
     by: Actor = None,
     now: datetime | None = None,
+    note: str = "",
 ) -> Response:
     """Record answers to one questionnaire of an open visit. Submitting the same answers again returns
     the response already recorded (a double submit records one); different answers need a correction.
@@ -206,7 +209,13 @@ def response_submit(
     alert their risk signal calls for: nothing is recorded, but a clinician hears of it."""
     try:
         return _submit(
-            assessment=assessment, instrument_code=instrument_code, answers=answers, source=source, by=by, now=now
+            assessment=assessment,
+            instrument_code=instrument_code,
+            answers=answers,
+            source=source,
+            by=by,
+            now=now,
+            note=note,
         )
     except DomainError as refused:
         unrecorded_signal_raise(
@@ -224,6 +233,7 @@ def _submit(
     source: str,
     by: Actor,
     now: datetime | None,
+    note: str = "",
 ) -> Response:
     now = now or clock.now()
     assessment = _lock(assessment)
@@ -241,7 +251,7 @@ def _submit(
         )
     _require_open(assessment, instrument_code, now)
     score = _score(instrument_code, cleaned)
-    response = _store(assessment, instrument_code, cleaned, score, version=1, source=source, by=by)
+    response = _store(assessment, instrument_code, cleaned, score, version=1, source=source, by=by, note=note)
     DraftAnswers.objects.filter(assessment=assessment, instrument_code=instrument_code).delete()
     answered = {r.instrument_code for r in earlier} | {instrument_code}
     if set(assessment.instruments) <= answered:
@@ -249,6 +259,38 @@ def _submit(
         assessment.completed_at = now
         assessment.next_reminder_at = None
         assessment.save(update_fields=["status", "completed_at", "next_reminder_at"])
+    return response
+
+
+def response_enter_for_participant(
+    *, assessment: ScheduledAssessment, instrument_code: str, answers: Mapping[str, Any], note: str, by: Actor
+) -> Response:
+    """Staff enter a participant's answers (a paper form, a phone interview): recorded as staff-entered,
+    with who entered them and why, through ``response_submit``, so scoring and the safety alerts run as
+    for the participant's own submission and the same rules hold (the visit open, one first version)."""
+    note = note.strip()
+    if actor_user(by) is None:
+        raise DomainError("Answers entered by staff need a named, signed-in person.", code="not_authenticated")
+    if not note:
+        raise DomainError("Say why you are entering the answers (e.g. paper form returned by post).", field="note")
+    earlier = Response.objects.filter(assessment_id=assessment.pk, instrument_code=instrument_code).exists()
+    response = response_submit(
+        assessment=assessment,
+        instrument_code=instrument_code,
+        answers=answers,
+        source=ResponseSource.STAFF,
+        by=by,
+        note=note,
+    )
+    if not earlier:  # the same answers sent again return what was recorded: one record, one audit entry
+        audit_record(
+            actor=by,
+            action="response.enter",
+            obj=response,
+            trial=response.assessment.participant.trial,
+            changes={"instrument": [None, instrument_code], "total": [None, response.total]},
+            reason=note,
+        )
     return response
 
 
