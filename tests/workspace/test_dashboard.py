@@ -256,3 +256,66 @@ def test_the_dashboard_costs_the_same_for_3_and_12_participants(web: Any, trial:
         helpers.eligible(trial)
     assert _queries(client, trial.slug) == few
     assert few <= 20
+
+
+def test_accrual_per_week_fills_the_weeks_without_randomization(web: Any, trial: Any, coordinator: Any) -> None:
+    for days in (0, 15):  # Monday 2 March, then Tuesday 17 March
+        with clock.use(clock.SimulatedClock(T0 + timedelta(days=days))):
+            helpers.randomized(trial)
+    html = page(web(coordinator), trial.slug, T0 + timedelta(days=20), "?by=week")
+    assert "<caption>Randomized per week</caption>" in html
+    assert numbers(html, "Mar 2, 2026")[:3] == ["1", "1", "0%"]
+    assert numbers(html, "Mar 9, 2026")[:2] == ["0", "1"]
+    assert numbers(html, "Mar 16, 2026")[:2] == ["1", "2"]
+
+
+def test_a_visit_only_one_arm_has_is_left_out_for_blind_readers(web: Any) -> None:
+    from trial.templates import read_template
+
+    visits = read_template("therabot")["visits"]
+    check_in = {
+        "code": "week2",
+        "name": "Week 2 alliance check-in",
+        "week": 2,
+        "anchor": "randomization",
+        "offset_days": 14,
+        "window_before_days": 0,
+        "window_after_days": 7,
+        "instruments": [{"code": "waisr", "arm": "chatbot"}],
+    }
+    trial = helpers.open_reference_trial(
+        slug="masked", study_id_prefix="MK", open_label=False, title="A masked trial", visits=[*visits, check_in]
+    )
+    with clock.use(clock.SimulatedClock(T0)):
+        for _ in range(4):
+            helpers.randomized(trial)
+    assert ScheduledAssessment.objects.filter(visit__code="week2").exists()
+    readers = {}
+    for username, role in (("bea", Role.BLINDED_STATISTICIAN), ("mick", Role.COORDINATOR), ("ada", Role.ADMINISTRATOR)):
+        readers[role] = get_user_model().objects.create_user(username=username, email=f"{username}@example.org")
+        helpers.grant(trial, readers[role], role)
+    at = T0 + timedelta(days=16)
+    assert "Week 2 alliance check-in" in page(web(readers[Role.ADMINISTRATOR]), trial.slug, at)
+    for role in (Role.BLINDED_STATISTICIAN, Role.COORDINATOR):
+        html = page(web(readers[role]), trial.slug, at)
+        assert "Week 2" not in html and "alliance" not in html.lower(), role
+        listed = page(web(readers[role]), trial.slug, T0 + timedelta(days=1), "participants/")
+        assert "Week 2" not in listed and "alliance" not in listed.lower(), role
+        assert listed.count("Next due Mar 30, 2026") == 4, role  # week 4 next for all, whichever the arm
+
+
+def test_a_masked_clinician_sees_alerts_without_their_source(web: Any) -> None:
+    from participants.services.safety import safety_alert_raise
+
+    trial = helpers.open_reference_trial(slug="masked", study_id_prefix="MK", open_label=False, title="A masked trial")
+    clinician = get_user_model().objects.create_user(username="cleo", email="cleo@example.org")
+    helpers.grant(trial, clinician, Role.SAFETY_CLINICIAN)
+    with clock.use(clock.SimulatedClock(T0)):
+        person = helpers.randomized(trial)
+        alert = safety_alert_raise(
+            participant=person, source="chatbot", flag="crisis_language", dedupe_key="t:1", urgent=True
+        )
+    assert alert is not None
+    html = page(web(clinician), trial.slug, T0 + timedelta(minutes=10))
+    assert f"/safety/{alert.pk}/" in html and "Urgent" in html
+    assert "chatbot" not in html.lower() and "crisis_language" not in html and "Signal" not in html

@@ -35,7 +35,7 @@ class ParticipantFilter(forms.Form):
 
     def __init__(self, *args: Any, desk: Desk, sites: list[Site], levels: list[FactorLevel], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["q"].widget = forms.TextInput(attrs={"type": "search"})
+        self.fields["q"].widget = forms.TextInput(attrs={"type": "search", "aria-describedby": "q-help"})
         self.fields["q"].help_text = (
             "Study ID, name or e-mail."
             if desk.can(Capability.VIEW_CONTACT)
