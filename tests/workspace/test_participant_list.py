@@ -106,7 +106,8 @@ def test_filters_by_status_site_and_stratum(web: Any, trial: Any, coordinator: A
     assert html.count(">City clinic</option>") == 1 and html.count(">National online recruitment</option>") == 1
     assert "other-trial" not in html
     # A value that is not one of this trial's is refused, not applied.
-    assert "Select a valid choice" in listing(client, trial.slug, "?site=999999")
+    refused = listing(client, trial.slug, "?site=999999&stratum=condition:GAD")
+    assert "Select a valid choice" in refused and study_ids(refused) == [gad.study_id]  # the valid filter holds
 
 
 def test_filters_by_visit_state(web: Any, trial: Any, coordinator: Any) -> None:

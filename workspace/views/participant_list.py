@@ -64,7 +64,8 @@ def participants(request: HttpRequest, desk: Desk) -> HttpResponse:
         .order_by("factor__order", "factor__id", "order", "id")
     )
     form = ParticipantFilter(request.GET or None, desk=desk, sites=sites, levels=levels)
-    chosen: dict[str, Any] = form.cleaned_data if form.is_valid() else {}
+    form.is_valid()  # a value that is not one of this trial's is shown as an error and ignored, alone
+    chosen: dict[str, Any] = getattr(form, "cleaned_data", {})
     stratum = chosen.get("stratum") or ""
     rows = selectors.participant_rows(
         desk,
