@@ -243,3 +243,15 @@ def test_the_screened_date_is_in_the_trials_zone(web: Any, trial: Any, coordinat
     with clock.use(clock.SimulatedClock(late)):
         helpers.eligible(trial)
     assert "Mar 2, 2026" in listing(web(coordinator), trial.slug, at=late)
+
+
+def test_an_emergency_unblinded_participant_shows_their_arm_to_masked_staff(web: Any) -> None:
+    trial = helpers.open_reference_trial(slug="masked", study_id_prefix="MK", open_label=False, title="A masked trial")
+    clinician = get_user_model().objects.create_user(username="cleo", email="cleo@example.org")
+    helpers.grant(trial, clinician, Role.SAFETY_CLINICIAN)
+    with clock.use(clock.SimulatedClock(T0)):
+        first, second = helpers.randomized(trial), helpers.randomized(trial)
+        services.participant_unblind(participant=first, reason="Emergency admission", by=clinician)
+    html = listing(web(clinician), trial.slug)
+    rows = dict(re.findall(r">(MK-?\d+)</a>.*?<td>(Masked|Therapy chatbot|Waitlist control)</td>", html, re.S))
+    assert rows == {first.study_id: first.allocation.arm.name, second.study_id: "Masked"}
