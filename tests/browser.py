@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.db import connections
@@ -96,10 +97,15 @@ def new_page(
     context.set_default_timeout(15_000)
     if user is not None:
         context.add_cookies([session_cookie(live_server, user)])
+    serve_axe(context)
+    return context.new_page()
+
+
+def serve_axe(context: Any) -> None:
+    """Let the context's pages load the vendored axe-core from their own origin (AXE_PATH)."""
     body = AXE.read_bytes()
     assert hashlib.sha256(body).hexdigest() == AXE_SHA256, "tests/vendor/axe-core/axe.min.js is not the vendored file"
     context.route(f"**{AXE_PATH}", lambda route: route.fulfill(body=body, content_type="text/javascript"))
-    return context.new_page()
 
 
 def axe_violations(page: Page) -> list[str]:
@@ -133,3 +139,57 @@ def screenshot(page: Page, name: str) -> None:
         Path(directory).mkdir(parents=True, exist_ok=True)
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(Path(directory) / name), full_page=True)
+
+
+# Every violation is recorded in the page itself, whether or not the console shows it.
+WATCH = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  window.__violations.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} (${where})`);
+});
+"""
+
+
+class Watched:
+    """A page whose console errors, CSP violations and failed requests are collected."""
+
+    def __init__(self, browser: Any, cookies: list[dict[str, Any]] | None = None) -> None:
+        self.context = browser.new_context()
+        self.context.set_default_timeout(15_000)
+        if cookies:
+            self.context.add_cookies(cookies)
+        self.context.add_init_script(WATCH)
+        serve_axe(self.context)
+        self.page: Page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.page.on("requestfailed", lambda req: self.problems.append(f"failed: {req.url} {req.failure}"))
+        self.hosts: set[str] = set()  # where requests went and were answered
+        self.page.on("requestfinished", self._finished)
+
+    def _finished(self, request: Any) -> None:
+        if urlsplit(request.url).scheme in {"http", "https"}:
+            self.hosts.add(urlsplit(request.url).netloc)
+
+    def _console(self, message: Any) -> None:
+        url = (message.location or {}).get("url", "")
+        if "favicon.ico" in url:
+            return  # the site has no icon; browsers ask anyway
+        if message.text.startswith("Failed to load resource") and url == self.page.url:
+            return  # the page's own status (a 400 with the form's errors, the 404 problem page)
+        if message.type in {"error", "warning"} or "Content Security Policy" in message.text:
+            self.problems.append(f"console {message.type}: {message.text} ({message.location})")
+
+    def goto(self, url: str) -> Any:
+        response = self.page.goto(url)
+        assert response is not None and response.ok, (url, response and response.status)
+        return response
+
+    def assert_clean(self, where: str, *, blocked: tuple[str, ...] = ()) -> None:
+        """No violation and no console error, except for what ``blocked`` names (the policy's doing)."""
+        self.page.wait_for_load_state("load")
+        violations = [v for v in self.page.evaluate("window.__violations") if not any(b in v for b in blocked)]
+        problems = [p for p in self.problems if not any(b in p for b in blocked)]
+        assert (violations, problems) == ([], []), where

@@ -1,4 +1,5 @@
 """The dashboard and the participant list in a real Chromium: no CSP violation or console error, no
+accessibility violation (axe-core, WCAG 2.1 AA), no
 horizontal scroll at 1280x800 (nor on a 390 px phone), and the list's filters refresh the table through
 htmx, keeping the address in step. Skips without playwright or Chromium, like tests/test_csp_browser.py."""
 
@@ -12,16 +13,11 @@ from django.test import Client
 
 from participants import services
 from tests import helpers
-from tests.assessments.test_browser import PHONE, _screenshot, sync_playwright
-from tests.test_csp_browser import Watched, browser  # noqa: F401  (the fixture)
-
-if sync_playwright is not None:
-    from playwright.sync_api import expect
+from tests.browser import LAPTOP, PHONE, Watched, assert_accessible, expect, screenshot
 from trial.models import Role
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-DESKTOP = {"width": 1280, "height": 800}
 WIDEST = """[...document.querySelectorAll('body *')]
   .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
   .slice(0, 8).map(e => `${e.tagName}.${e.className}#${e.id} ${Math.round(e.getBoundingClientRect().right)}`)"""
@@ -51,24 +47,25 @@ def coordinator_cookies(live_server: Any, trial: Any) -> list[dict[str, Any]]:
     return [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
 
 
-def test_the_pages_fit_the_screen_and_pass_the_csp(browser: Any, live_server: Any, trial: Any, coordinator_cookies):  # noqa: F811
-    for viewport in (DESKTOP, PHONE):
+def test_the_pages_fit_the_screen_and_pass_the_csp(browser: Any, live_server: Any, trial: Any, coordinator_cookies):
+    for viewport in (LAPTOP, PHONE):
         tab = Watched(browser, coordinator_cookies)
         tab.page.set_viewport_size(viewport)
         for path in ("", "participants/", "?by=week", "participants/?stratum=condition:GAD"):
             tab.goto(f"{live_server.url}/workspace/{trial.slug}/{path}")
             wide = tab.page.evaluate(WIDEST)
             name = (path.split("?")[0].strip("/") or "dashboard") + ("-week" if "week" in path else "")
-            _screenshot(tab.page, f"workspace-{name}-{viewport['width']}.png")
+            screenshot(tab.page, f"workspace-{name}-{viewport['width']}.png")
             assert tab.page.evaluate(NO_SIDEWAYS_SCROLL), (viewport, path, wide)
+            assert_accessible(tab.page, f"{path or 'dashboard'} at {viewport['width']} px")
             assert tab.page.evaluate("window.__violations") == [], (viewport, path)
         assert tab.problems == []
         tab.context.close()
 
 
-def test_the_filters_refresh_the_table_in_place(browser: Any, live_server: Any, trial: Any, coordinator_cookies):  # noqa: F811
+def test_the_filters_refresh_the_table_in_place(browser: Any, live_server: Any, trial: Any, coordinator_cookies):
     tab = Watched(browser, coordinator_cookies)
-    tab.page.set_viewport_size(DESKTOP)
+    tab.page.set_viewport_size(LAPTOP)
     tab.goto(f"{live_server.url}/workspace/{trial.slug}/participants/")
     rows = tab.page.locator("table.plist tbody tr")
     assert rows.count() == 12
