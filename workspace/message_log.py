@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from assessments.blinding import messages_shown_blinded
 from assessments.models import ScheduledAssessment
@@ -74,6 +74,17 @@ def messages_visible(desk: Desk) -> QuerySet[OutboxMessage]:
     if not desk.sees_arms:
         rows = messages_shown_blinded(rows, desk.trial)
     return rows
+
+
+def messages_about(desk: Desk, participant: Participant) -> QuerySet[OutboxMessage]:
+    """One participant's messages (and the staff's about them, for those who get those) as this reader may
+    see them, newest first: for the participant's page (describe them with ``rows_for``)."""
+    return (
+        messages_visible(desk)
+        .filter(Q(subject_id=participant.pk))
+        .select_related("user")
+        .order_by("-created_at", "-id")
+    )
 
 
 def error_in_words(text: str, *, contact: bool) -> str:

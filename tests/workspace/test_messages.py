@@ -20,7 +20,13 @@ from participants import services
 from participants.messaging import outbox_deliver, outbox_enqueue, outbox_retry
 from participants.models import MessageStatus, OutboxMessage, Participant
 from participants.selectors import messages_for
-from participants.services.safety import ALERT_KIND, safety_alert_raise
+from participants.services.safety import (
+    ALERT_KIND,
+    ESCALATION_KIND,
+    safety_alert_acknowledge,
+    safety_alert_raise,
+    safety_alerts_escalate_due,
+)
 from tests import helpers
 from trial import clock
 from trial.errors import Conflict
@@ -139,6 +145,36 @@ def test_a_message_its_renderer_no_longer_wants_is_cancelled_with_the_reason(tri
     )
 
 
+def test_an_escalation_made_needless_by_the_acknowledgement_is_cancelled_with_the_reason(
+    trial: Any, jamie: Participant, clinician: Any
+) -> None:
+    alert = safety_alert_raise(participant=jamie, source="questionnaire", flag="suicidal_ideation", dedupe_key="e:1")
+    assert alert is not None
+    assert safety_alerts_escalate_due(now=alert.escalate_at + timedelta(minutes=1)) == 1
+    safety_alert_acknowledge(alert=alert, by=clinician)
+    escalation = OutboxMessage.objects.get(kind=ESCALATION_KIND, user=clinician)
+    assert outbox_deliver(message_id=escalation.pk, now=alert.escalate_at + timedelta(minutes=2)) == "cancelled"
+    escalation.refresh_from_db()
+    assert escalation.cancel_reason == "The alert was acknowledged before the escalation went out."
+
+
+def test_the_participant_page_gets_their_messages_as_the_reader_may_see_them(
+    trial: Any, jamie: Participant, coordinator: Any, clinician: Any
+) -> None:
+    from workspace.access import desk_for
+    from workspace.message_log import messages_about, rows_for
+
+    other = helpers.enrolled(trial)
+    safety_alert_raise(participant=jamie, source="questionnaire", flag="suicidal_ideation", dedupe_key="p:1")
+    for user, kinds in ((coordinator, [INVITATION_KIND]), (clinician, [ALERT_KIND, INVITATION_KIND])):
+        request = type("Request", (), {"user": user})()
+        desk = desk_for(request, trial.slug)  # type: ignore[arg-type]
+        shown = list(messages_about(desk, jamie))
+        assert [m.kind for m in shown] == kinds
+        assert {row.subject for row in rows_for(desk, shown)} == {jamie}
+        assert [m.participant_id for m in messages_about(desk, other)] == [other.pk]
+
+
 def test_filters_narrow_the_log_and_keep_newest_first(web: Any, trial: Any, coordinator: Any) -> None:
     first, second = helpers.enrolled(trial), helpers.enrolled(trial)
     fail(invitation(first), "SMTPServerDisconnected: gone")
@@ -174,6 +210,7 @@ def test_retry_puts_a_failed_message_back_in_the_queue_once(
     assert events.count() == 1
     assert "is pending, not failed" in client.get(again["Location"]).content.decode()
     assert client.get(url).status_code == 405
+    assert web(None).post(url)["Location"].startswith("/admin/login/")
 
 
 def test_only_a_failed_message_can_be_retried(trial: Any, jamie: Participant, coordinator: Any) -> None:
@@ -266,21 +303,9 @@ def test_the_log_costs_the_same_queries_whatever_the_number_of_messages(
 @pytest.fixture
 def masked_trial_with_reminders() -> tuple[Any, list[Participant], list[Any]]:
     """A masked trial, six participants of both arms at week 4; the chatbot arm's week 4 stays open for its
-    extra questionnaire (the alliance scale) and so is reminded, the waitlist arm's is complete."""
+    extra questionnaire (the alliance scale) and so is reminded, the waitlist arm's is complete. Everyone
+    raised a PHQ-9 item 9 alert; the chatbot arm's participants also a chatbot crisis flag."""
     trial = helpers.open_reference_trial(slug="masked", study_id_prefix="MK", open_label=False)
-    people = [helpers.randomized(trial) for _ in range(6)]
-    assert {p.allocation.arm.code for p in people} == {"chatbot", "waitlist"}
-    for person in people:
-        visit = ScheduledAssessment.objects.get(participant=person, visit__code="week4")
-        with clock.use(clock.SimulatedClock(visit.opens_at + timedelta(hours=1))):
-            sweep(deliver=False)
-        if person.allocation.arm.code == "chatbot":
-            outbox_enqueue(
-                kind=REMINDER_KIND,
-                dedupe_key=f"assessment:{visit.pk}:remind:1",
-                participant=person,
-                context={"assessment": visit.pk},
-            )
     readers = []
     for username, role in (
         ("bea", Role.BLINDED_STATISTICIAN),
@@ -291,6 +316,25 @@ def masked_trial_with_reminders() -> tuple[Any, list[Participant], list[Any]]:
         user = get_user_model().objects.create_user(username=username, email=f"{username}@example.org")
         helpers.grant(trial, user, role)
         readers.append(user)
+    people = [helpers.randomized(trial) for _ in range(6)]
+    assert {p.allocation.arm.code for p in people} == {"chatbot", "waitlist"}
+    for person in people:
+        visit = ScheduledAssessment.objects.get(participant=person, visit__code="week4")
+        with clock.use(clock.SimulatedClock(visit.opens_at + timedelta(hours=1))):
+            sweep(deliver=False)
+        safety_alert_raise(
+            participant=person, source="questionnaire", flag="suicidal_ideation", dedupe_key=f"q{person.pk}"
+        )
+        if person.allocation.arm.code == "chatbot":
+            outbox_enqueue(
+                kind=REMINDER_KIND,
+                dedupe_key=f"assessment:{visit.pk}:remind:1",
+                participant=person,
+                context={"assessment": visit.pk},
+            )
+            safety_alert_raise(
+                participant=person, source="chatbot", flag="crisis_language", urgent=True, dedupe_key=f"c{person.pk}"
+            )
     return trial, people, readers
 
 
@@ -310,7 +354,9 @@ def test_nothing_in_the_log_tells_the_arms_apart_to_a_masked_or_blinded_reader(
             whole = whole.replace(trial.title, "")
             assert word.lower() not in whole.lower(), (reader.username, word)
         assert "<td>Questionnaire reminder" not in whole
-        assert f"{2 * len(people)} messages," in whole  # baseline and week 4 invitations, each
+        # Baseline and week 4 invitations, each; for those told of alerts, the PHQ-9 alert's e-mail too.
+        staff = reader.username in ("ines", "cleo")
+        assert f"{(3 if staff else 2) * len(people)} messages," in whole, reader.username
         shapes = {}
         for person in people:
             page = log(client, trial, f"?participant={person.study_id}")
@@ -333,3 +379,4 @@ def test_a_reader_who_sees_arms_sees_every_reminder(
     helpers.grant(trial, admin, Role.ADMINISTRATOR)
     chatbot = sum(p.allocation.arm.code == "chatbot" for p in people)
     assert f"{chatbot} message" in log(web(admin), trial, f"?kind={REMINDER_KIND}")
+    assert f"{len(people) + chatbot} messages" in log(web(admin), trial, f"?kind={ALERT_KIND}")
