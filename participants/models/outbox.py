@@ -56,6 +56,8 @@ class OutboxMessage(models.Model):
         indexes = [
             models.Index(fields=["available_at"], name="outbox_due", condition=models.Q(status="pending")),
             models.Index(fields=["claimed_at"], name="outbox_claimed", condition=models.Q(status="sending")),
+            # The staff's message log, newest first (workspace): read backwards, filtered as it goes.
+            models.Index(fields=["-created_at", "-id"], name="outbox_newest"),
         ]
 
     def __str__(self) -> str:
