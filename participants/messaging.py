@@ -378,7 +378,7 @@ def outbox_retry(*, message: OutboxMessage, by: Actor, trial: Trial | None = Non
     stays until the next attempt replaces it. Only a failed message can be retried: for any other the
     answer is a Conflict saying what it is now, so a repeated request changes nothing. Audited, with the
     attempts and error it had."""
-    row = OutboxMessage.objects.select_for_update().select_related("participant__trial").get(pk=message.pk)
+    row = OutboxMessage.objects.select_for_update(of=("self",)).select_related("participant__trial").get(pk=message.pk)
     if row.status != MessageStatus.FAILED:
         raise Conflict(
             f"Message {row.pk} is {row.get_status_display().lower()}, not failed: only a failed message can be "
