@@ -11,8 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from assessments.models import AssessmentStatus
+from django.db.models import IntegerField, QuerySet
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
+
+from assessments.models import AssessmentStatus, ScheduledAssessment
+from assessments.services.scheduling import INVITATION_KIND, REMINDER_KIND
+from participants.models import AlertSource, OutboxMessage, SafetyAlert
+from participants.services.safety import ALERT_KIND, ESCALATION_KIND
 from trial.models import Trial, VisitInstrument
+
+ALERT_KINDS = (ALERT_KIND, ESCALATION_KIND)
 
 
 @dataclass(frozen=True)
@@ -42,4 +51,25 @@ def arm_specific(trial: Trial) -> ArmSpecific:
             shared[visit] = (*shared.get(visit, ()), code)
     return ArmSpecific(
         visits=visits, codes=frozenset(code for _visit, code, arm in rows if arm is not None), shared=shared
+    )
+
+
+def messages_shown_blinded(messages: QuerySet[OutboxMessage], trial: Trial) -> QuerySet[OutboxMessage]:
+    """The messages a reader who must not know the arm may be shown: without the reminders of a visit where
+    one arm fills an extra questionnaire (the visit stays open, and reminded, in that arm until the extra
+    one is in: their number would follow the arm), without any message of a visit only one arm has, and
+    without the safety e-mails of chatbot crisis flags (only the chatbot arm has a chatbot). The invitation
+    to a visit every arm has is one per participant in either arm: shown."""
+    specific = arm_specific(trial)
+    one_arm_visits = [visit for visit in specific.visits if not specific.shared.get(visit)]
+    reminded = ScheduledAssessment.objects.filter(participant__trial=trial, visit_id__in=specific.visits)
+    one_arm = ScheduledAssessment.objects.filter(participant__trial=trial, visit_id__in=one_arm_visits)
+    assessment = Cast(KeyTextTransform("assessment", "context"), IntegerField())
+    alert = Cast(KeyTextTransform("alert", "context"), IntegerField())
+    chatbot_alerts = SafetyAlert.objects.filter(participant__trial=trial, source=AlertSource.CHATBOT)
+    return (
+        messages.alias(about_assessment=assessment, about_alert=alert)
+        .exclude(kind=REMINDER_KIND, about_assessment__in=reminded.values("pk"))
+        .exclude(kind__in=(INVITATION_KIND, REMINDER_KIND), about_assessment__in=one_arm.values("pk"))
+        .exclude(kind__in=ALERT_KINDS, about_alert__in=chatbot_alerts.values("pk"))
     )

@@ -9,31 +9,37 @@ from assessments.crisis import crisis_resources_for
 from assessments.models import AssessmentStatus, ScheduledAssessment
 from assessments.services.links import link_create, link_retract
 from assessments.services.scheduling import INVITATION_KIND, participant_tz
-from participants.messaging import Rendered
+from participants.messaging import Rendered, Skip
 from participants.models import Channel, ContactDetails, OutboxMessage, Status
 from trial import clock
 
 ACTIVE = (Status.ENROLLED, Status.RANDOMIZED, Status.LOST_TO_FOLLOW_UP)
 
 
-def render_assessment_message(message: OutboxMessage) -> Rendered | None:
+def render_assessment_message(message: OutboxMessage) -> Rendered | Skip:
     assessment = (
         ScheduledAssessment.objects.select_related("participant__trial", "visit")
         .filter(pk=message.context["assessment"])
         .first()
     )
     now = clock.now()
-    if assessment is None or assessment.status != AssessmentStatus.OPEN or assessment.closes_at <= now:
-        return None
+    if assessment is None:
+        return Skip("The questionnaires it was about no longer exist.")
+    if assessment.status != AssessmentStatus.OPEN:
+        return Skip(f"The questionnaires were {assessment.get_status_display().lower()} by then.")
+    if assessment.closes_at <= now:
+        return Skip("The questionnaires' window had closed.")
     participant = assessment.participant
     if participant.status not in ACTIVE:
-        return None
+        return Skip(f"The participant's status was {participant.get_status_display().lower()}.")
     contact = ContactDetails.objects.filter(participant=participant).first()
     if contact is None:
-        return None
+        return Skip("The participant has no contact details.")
     to = contact.email if message.channel == Channel.EMAIL else contact.phone
     if not to:
-        return None
+        return Skip(
+            f"The participant has no {'e-mail address' if message.channel == Channel.EMAIL else 'phone number'}."
+        )
     trial = participant.trial
     url = link_create(assessment=assessment)
     closes = assessment.closes_at.astimezone(participant_tz(participant))

@@ -105,6 +105,7 @@ admin.site.site_header = "Trial platform: design and administration"
 admin.site.site_title = "Trial platform administration"
 admin.site.index_title = "Trial design and system administration"
 admin.site.site_url = "/workspace/"
+admin.site.index_template = "admin/trial_index.html"  # a banner pointing the study team to the workspace
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/workspace/", permanent=False)),

@@ -10,6 +10,10 @@
 - A send that fails goes back to pending with back-off; after ``OUTBOX_MAX_ATTEMPTS`` it is failed,
   except for kinds registered with ``retry_forever`` (safety alerts and their escalations): those are
   retried every few minutes until they go, with an error in the log at each failure past the limit.
+- A renderer that finds the message no longer wanted returns ``Skip(reason)`` (or None): the row is cancelled
+  with that reason, which the staff's message log shows. ``outbox_cancel`` records its caller's reason too.
+- A failed message can be put back in the queue by a member of the staff (``outbox_retry``, audited): its
+  attempts start again from zero, so it gets the whole back-off schedule anew.
 - A message its renderer can never render (``Undeliverable``: the recipient has no address, what it is
   about is gone) is failed at once, whatever its kind, with an error in the log: retrying changes nothing.
 - A worker that dies between the send and the mark leaves a ``sending`` row that is sent again when its
@@ -35,6 +39,9 @@ from django.utils.module_loading import import_string
 
 from participants.models import Channel, MessageStatus, OutboxMessage
 from trial import clock
+from trial.audit import Actor, audit_record
+from trial.errors import Conflict
+from trial.models import Trial
 from trial.redaction import mask_phone, redact
 
 log = logging.getLogger(__name__)
@@ -49,13 +56,24 @@ class Rendered:
     on_failure: Callable[[], None] | None = None
 
 
+@dataclass(frozen=True)
+class Skip:
+    """What a renderer returns for a message that is no longer wanted: it is cancelled, with this reason
+    (shown to staff in the message log: words, never a link or a contact detail)."""
+
+    reason: str
+
+
+NO_LONGER_WANTED = "No longer needed when it was due."
+
+
 class Undeliverable(Exception):
     """Raised by a renderer for a message that can never be rendered, however often it is tried (its
     recipient has no address, what it is about no longer exists). Any other exception counts as passing."""
 
 
-# kind -> renderer(message) -> Rendered, or None to cancel the message.
-Renderer = Callable[[OutboxMessage], Rendered | None]
+# kind -> renderer(message) -> Rendered, or Skip(reason) / None to cancel the message.
+Renderer = Callable[[OutboxMessage], Rendered | Skip | None]
 _renderers: dict[str, Renderer] = {}
 _retried_forever: set[str] = set()
 FOREVER_BACKOFF_CAP = timedelta(minutes=10)  # between attempts, for messages that are never given up
@@ -70,6 +88,11 @@ def register_renderer(kind: str, renderer: Renderer, *, retry_forever: bool = Fa
         _retried_forever.add(kind)
     else:
         _retried_forever.discard(kind)
+
+
+def registered_kinds() -> list[str]:
+    """The message kinds a renderer is registered for (the message log's filter)."""
+    return sorted(_renderers)
 
 
 def outbox_enqueue(
@@ -305,10 +328,12 @@ def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
     try:
         if renderer is None:
             raise LookupError(f"No renderer is registered for message kind {message.kind!r}.")
-        rendered = renderer(message)
-        if rendered is None:
-            mine.update(status=MessageStatus.CANCELLED, claim_id=None)
+        outcome = renderer(message)
+        if not isinstance(outcome, Rendered):
+            reason = outcome.reason if isinstance(outcome, Skip) else NO_LONGER_WANTED
+            mine.update(status=MessageStatus.CANCELLED, claim_id=None, cancel_reason=reason[:200])
             return "cancelled"
+        rendered = outcome
         _send(message, rendered)
     except Undeliverable as exc:
         mine.update(status=MessageStatus.FAILED, claim_id=None, last_error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -338,12 +363,44 @@ def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
     return "sent"
 
 
-def outbox_cancel(*, participant_id: int, kinds: tuple[str, ...] | None = None) -> int:
-    """Cancel a participant's messages not yet sent (e.g. at withdrawal)."""
+def outbox_cancel(*, participant_id: int, kinds: tuple[str, ...] | None = None, reason: str = "") -> int:
+    """Cancel a participant's messages not yet sent (e.g. at withdrawal), with the reason staff will read."""
     pending = OutboxMessage.objects.filter(participant_id=participant_id, status=MessageStatus.PENDING)
     if kinds is not None:
         pending = pending.filter(kind__in=kinds)
-    return pending.update(status=MessageStatus.CANCELLED)
+    return pending.update(status=MessageStatus.CANCELLED, cancel_reason=(reason or "Cancelled.")[:200])
+
+
+@transaction.atomic
+def outbox_retry(*, message: OutboxMessage, by: Actor, trial: Trial | None = None) -> OutboxMessage:
+    """Put a failed message back in the queue, due now, its attempts counted from zero again (so a message
+    that failed for want of an address, since corrected, gets the whole back-off schedule). The last error
+    stays until the next attempt replaces it. Only a failed message can be retried: for any other the
+    answer is a Conflict saying what it is now, so a repeated request changes nothing. Audited, with the
+    attempts and error it had."""
+    row = OutboxMessage.objects.select_for_update(of=("self",)).select_related("participant__trial").get(pk=message.pk)
+    if row.status != MessageStatus.FAILED:
+        raise Conflict(
+            f"Message {row.pk} is {row.get_status_display().lower()}, not failed: only a failed message can be "
+            "retried.",
+            code="not_failed",
+        )
+    before = row.attempts
+    row.status, row.attempts, row.available_at, row.claim_id = MessageStatus.PENDING, 0, clock.now(), None
+    row.save(update_fields=["status", "attempts", "available_at", "claim_id"])
+    audit_record(
+        actor=by,
+        action="outbox.retry",
+        obj=row,
+        trial=row.participant.trial if row.participant is not None else trial,
+        changes={
+            "status": [MessageStatus.FAILED, MessageStatus.PENDING],
+            "attempts": [before, 0],
+            "last_error": [redact(row.last_error), None],
+        },
+    )
+    transaction.on_commit(_kick_delivery)
+    return row
 
 
 def outbox_deliver_due(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:

@@ -6,10 +6,19 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce
 
-from participants.models import AlertStatus, Consent, Participant, SafetyAlert
-from trial.models import ConsentDocument, Trial, TrialMembership
+from participants.models import (
+    AlertStatus,
+    Consent,
+    EmergencyUnblinding,
+    OutboxMessage,
+    Participant,
+    SafetyAlert,
+)
+from trial.models import ConsentDocument, Trial, TrialMembership, TrialUnblindingRequest
 
 
 def participant_list(*, trial: Trial) -> QuerySet[Participant]:
@@ -53,3 +62,52 @@ def oldest_unacknowledged_urgent_alert() -> datetime | None:
     the partial index ``alert_open_urgent``)."""
     alerts = SafetyAlert.objects.filter(status=AlertStatus.OPEN, urgent=True).order_by("raised_at")
     return alerts.values_list("raised_at", flat=True).first()
+
+
+def _about(key: str) -> Cast:
+    """The id a message's context names (``{"alert": 12}``), as an integer the database can join on."""
+    return Cast(KeyTextTransform(key, "context"), IntegerField())
+
+
+def trial_messages(*, trial: Trial, staff_notifications: bool = False) -> QuerySet[OutboxMessage]:
+    """The outbox of one trial: every message to its participants and, with ``staff_notifications``, the
+    e-mails to its staff about them (safety alerts, escalations, emergency unblinding notices) and about
+    the trial (unblinding requests). Each row carries ``subject_id``: the participant it is to or about
+    (None for a notice about the whole trial). Unordered."""
+    from participants.services.safety import ALERT_KIND, ESCALATION_KIND
+    from participants.services.unblinding import NOTICE_KIND, TRIAL_NOTICE_KIND
+
+    scope = Q(participant_id__in=Participant.objects.filter(trial=trial).values("pk"))
+    messages = OutboxMessage.objects.all()
+    if not staff_notifications:
+        return messages.filter(scope).annotate(subject_id=F("participant_id"))
+    alerts = SafetyAlert.objects.filter(participant__trial=trial)
+    unblindings = EmergencyUnblinding.objects.filter(participant__trial=trial)
+    requests = TrialUnblindingRequest.objects.filter(trial=trial)
+    scope |= Q(participant=None, kind__in=(ALERT_KIND, ESCALATION_KIND), about_alert__in=alerts.values("pk"))
+    scope |= Q(participant=None, kind=NOTICE_KIND, about_unblinding__in=unblindings.values("pk"))
+    scope |= Q(participant=None, kind=TRIAL_NOTICE_KIND, about_request__in=requests.values("pk"))
+    subject = Coalesce(
+        F("participant_id"),
+        Subquery(SafetyAlert.objects.filter(pk=OuterRef("about_alert")).values("participant_id")[:1]),
+        Subquery(EmergencyUnblinding.objects.filter(pk=OuterRef("about_unblinding")).values("participant_id")[:1]),
+        output_field=IntegerField(),
+    )
+    return (
+        messages.alias(
+            about_alert=_about("alert"), about_unblinding=_about("unblinding"), about_request=_about("request")
+        )
+        .filter(scope)
+        .annotate(subject_id=subject)
+    )
+
+
+def messages_for(participant: Participant, *, staff_notifications: bool = False) -> QuerySet[OutboxMessage]:
+    """A participant's messages (and, with ``staff_notifications``, the staff's e-mails about them), newest
+    first. Readers who must not know the arm see them through ``assessments.blinding.messages_shown_blinded``
+    (the workspace's message log does that: workspace.message_log)."""
+    return (
+        trial_messages(trial=participant.trial, staff_notifications=staff_notifications)
+        .filter(Q(subject_id=participant.pk))
+        .order_by("-created_at", "-id")
+    )

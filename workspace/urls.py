@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from workspace.views import dashboard, home, participant, participant_list
+from workspace.views import dashboard, home, messages, participant, participant_list
 
 app_name = "workspace"
 
@@ -12,6 +12,7 @@ trial_urls: list[URLPattern | URLResolver] = [
     *dashboard.urls,
     *participant_list.urls,
     *participant.urls,
+    *messages.urls,
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [

@@ -191,7 +191,11 @@ def assessments_cancel_pending(*, participant: Participant, status: str, reason:
         cancelled = ScheduledAssessment.objects.filter(participant=participant, status__in=PENDING).update(
             status=AssessmentStatus.CANCELLED, ended_at=now, ended_reason=reason or status, next_reminder_at=None
         )
-        outbox_cancel(participant_id=participant.pk, kinds=(INVITATION_KIND, REMINDER_KIND))
+        outbox_cancel(
+            participant_id=participant.pk,
+            kinds=(INVITATION_KIND, REMINDER_KIND),
+            reason="The participant withdrew." if status == "withdrawn" else "The participant completed the trial.",
+        )
     return cancelled
 
 

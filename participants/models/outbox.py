@@ -46,6 +46,9 @@ class OutboxMessage(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     recipient = models.CharField(max_length=254, blank=True, help_text="Where it went (filled when sent).")
     last_error = models.TextField(blank=True)
+    cancel_reason = models.CharField(
+        max_length=200, blank=True, help_text="Why it was not sent (set when it is cancelled), in words for staff."
+    )
     created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
@@ -53,6 +56,8 @@ class OutboxMessage(models.Model):
         indexes = [
             models.Index(fields=["available_at"], name="outbox_due", condition=models.Q(status="pending")),
             models.Index(fields=["claimed_at"], name="outbox_claimed", condition=models.Q(status="sending")),
+            # The staff's message log, newest first (workspace): read backwards, filtered as it goes.
+            models.Index(fields=["-created_at", "-id"], name="outbox_newest"),
         ]
 
     def __str__(self) -> str:

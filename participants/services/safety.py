@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
-from participants.messaging import Rendered, Undeliverable, outbox_enqueue
+from participants.messaging import Rendered, Skip, Undeliverable, outbox_enqueue
 from participants.models import AlertStatus, MessageStatus, OutboxMessage, Participant, RiskLevel, SafetyAlert
 from participants.selectors import members_to_notify
 from trial import clock
@@ -215,7 +215,7 @@ def _alert_link(alert: SafetyAlert) -> str:
     return f"{base}/admin/participants/safetyalert/{alert.pk}/change/"
 
 
-def render_alert(message: OutboxMessage) -> Rendered | None:
+def render_alert(message: OutboxMessage) -> Rendered | Skip:
     """The alert's e-mail to one member. One that can never be written is Undeliverable (failed at once, not
     retried for ever). When that leaves nobody told of the alert, it escalates at once to every clinical role
     of the trial, rather than once nobody acknowledged it in time."""
@@ -231,7 +231,7 @@ def render_alert(message: OutboxMessage) -> Rendered | None:
             )
         raise Undeliverable(f"Outbox message {message.pk} has no staff recipient with an e-mail address.")
     if escalation and alert.status != AlertStatus.OPEN:
-        return None  # acknowledged since the escalation was queued
+        return Skip("The alert was acknowledged before the escalation went out.")
     trial = alert.participant.trial
     label = {
         "suicidal_ideation": "thoughts of death or self-harm reported (PHQ-9 item 9)",
