@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from workspace.views import dashboard, home, participant_list
+from workspace.views import adverse_events, dashboard, home, participant_list, safety
 
 app_name = "workspace"
 
 trial_urls: list[URLPattern | URLResolver] = [
     *dashboard.urls,
     *participant_list.urls,
+    *safety.urls,
+    *adverse_events.urls,
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", home.index, name="index"),
+    path("safety/", safety.all_trials_queue, name="safety-queue"),
     path("<slug:slug>/", include(trial_urls)),
 ]
