@@ -8,7 +8,7 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
-from participants.models import AlertStatus, Consent, Participant, SafetyAlert
+from participants.models import AdverseEvent, AlertStatus, Consent, Participant, SafetyAlert
 from trial.models import ConsentDocument, Trial, TrialMembership
 
 
@@ -53,3 +53,13 @@ def oldest_unacknowledged_urgent_alert() -> datetime | None:
     the partial index ``alert_open_urgent``)."""
     alerts = SafetyAlert.objects.filter(status=AlertStatus.OPEN, urgent=True).order_by("raised_at")
     return alerts.values_list("raised_at", flat=True).first()
+
+
+def adverse_events_for(participant: Participant) -> QuerySet[AdverseEvent]:
+    """The participant's adverse events, latest onset first (the participant page). Their description and
+    relatedness may tell the arm: show them to the roles that handle safety (docs/safety.md)."""
+    return (
+        AdverseEvent.objects.filter(participant=participant)
+        .select_related("recorded_by", "alert")
+        .order_by("-onset_date", "-id")
+    )

@@ -13,7 +13,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
 
 from participants.messaging import Rendered, Undeliverable, outbox_enqueue
 from participants.models import (
@@ -26,7 +25,7 @@ from participants.models import (
     Participant,
     SafetyAlert,
 )
-from participants.selectors import members_to_notify
+from participants.selectors import adverse_events_for, members_to_notify
 from trial import clock
 from trial.audit import Actor, actor_user, audit_record
 from trial.errors import DomainError
@@ -35,16 +34,12 @@ from trial.models import Role
 SERIOUS_KIND = "adverse_event_serious"
 SERIOUS_NOTIFIED = (Role.INVESTIGATOR, Role.SAFETY_CLINICIAN)
 # Outcomes that say the event is over: they need the date it ended (for "fatal", the date of death).
+__all__ = ["SERIOUS_KIND", "adverse_event_record", "adverse_event_update", "adverse_events_for"]
 ENDED = {AEOutcome.RECOVERED, AEOutcome.RECOVERED_WITH_SEQUELAE, AEOutcome.FATAL}
 FIELDS = (
     "description", "onset_date", "severity", "seriousness", "relatedness", "action_taken", "outcome",
     "resolved_date", "alert_id",
 )  # fmt: skip
-
-
-def adverse_events_for(participant: Participant) -> QuerySet[AdverseEvent]:
-    """The participant's adverse events, latest onset first (for the participant page)."""
-    return AdverseEvent.objects.filter(participant=participant).select_related("recorded_by", "alert")
 
 
 def _choice(value: str, choices: Any, field: str, what: str) -> str:
