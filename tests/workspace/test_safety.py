@@ -155,7 +155,7 @@ def test_the_alert_page_shows_how_to_reach_the_participant_and_their_time(
     contact.phone = "+16035550100"
     contact.save()
     page = web(clinician).get(f"/workspace/{trial.slug}/safety/{alert.pk}/").content.decode()
-    assert 'href="tel:+16035550100"' in page
+    assert 'href="tel:+16035550100">+1 603-555-0100</a>' in page
     assert 'href="mailto:jamie@example.org"' in page
     assert "America/New_York" in page and ("EST" in page or "EDT" in page)
     assert f'href="/workspace/{trial.slug}/participants/{alert.participant.pk}/"' in page
@@ -231,6 +231,8 @@ def test_a_replayed_post_is_recorded_once(web: Any, trial: Any, clinician: Any, 
     assert (
         "already resolved" in client.post(base + "resolve/", {"resolution": "Referred"}, follow=True).content.decode()
     )
+    replayed = client.post(base + "contact/", {"notes": "Later call", "risk_level": "low"}, follow=True)
+    assert "This alert is resolved; nothing was changed." in replayed.content.decode()
     actions = list(AuditEvent.objects.filter(object_type="participants.safetyalert").values_list("action", flat=True))
     assert sorted(actions) == sorted(
         ["safety_alert.raise", "safety_alert.acknowledge", "safety_alert.contact", "safety_alert.resolve"]
@@ -307,7 +309,9 @@ def test_the_cross_trial_queue_lists_every_trial_where_the_reader_handles_safety
     assert f"/workspace/{trial.slug}/safety/{mine.pk}/" in page
     assert f"/workspace/{other_trial.slug}/safety/{theirs.pk}/" in page
     assert f"/safety/{hidden.pk}/" not in page
-    assert f"<td>{trial.slug}</td>" in page and f"<td>{other_trial.slug}</td>" in page
+    assert (
+        f'<td class="col-trial">{trial.slug}</td>' in page and f'<td class="col-trial">{other_trial.slug}</td>' in page
+    )
     filtered = client.get(f"/workspace/safety/?trial={other_trial.slug}").content.decode()
     assert f"/safety/{theirs.pk}/" in filtered and f"/safety/{mine.pk}/" not in filtered
     unknown = client.get("/workspace/safety/?trial=third-trial").content.decode()

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -197,6 +198,15 @@ def _alert_in(desk: Desk, alert_id: int) -> SafetyAlert:
     return alert
 
 
+def _phone(number: str) -> str:
+    """``+16035550100`` as ``+1 603-555-0100`` (numbers are stored as E.164); as stored if unreadable."""
+    try:
+        parsed = phonenumbers.parse(number, None)
+    except phonenumbers.NumberParseException:
+        return number
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def _apply(form: forms.Form, exc: DomainError) -> None:
     field = exc.field if exc.field in form.fields else None
     form.add_error(field, exc.message)
@@ -234,6 +244,7 @@ def _alert_page(
             if alert.status == AlertStatus.OPEN and alert.escalated_at is None
             else None,
             "contact": contact,
+            "phone_display": _phone(contact.phone) if contact is not None else "",
             "local_now": local_now,
             "contact_form": contact_form or ContactForm(tz=desk.tz),
             "resolve_form": resolve_form or ResolveForm(),
@@ -268,6 +279,9 @@ def acknowledge(request: HttpRequest, desk: Desk, alert_id: int) -> HttpResponse
 @trial_page(Capability.HANDLE_SAFETY)
 def record_contact(request: HttpRequest, desk: Desk, alert_id: int) -> HttpResponse:
     alert = _alert_in(desk, alert_id)
+    if alert.status == AlertStatus.RESOLVED:
+        messages.info(request, "This alert is resolved; nothing was changed.")
+        return redirect("workspace:alert", slug=desk.trial.slug, alert_id=alert.pk)
     form = ContactForm(request.POST, tz=desk.tz)
     if form.is_valid():
         data = form.cleaned_data
