@@ -91,14 +91,17 @@ def test_a_clinician_records_an_event_once_however_often_the_form_is_sent(
     assert first.status_code == 302
     event = AdverseEvent.objects.get()
     assert first["Location"] == f"/workspace/{trial.slug}/adverse-events/{event.pk}/"
-    again = client.post(path, data)
-    assert again.status_code == 302 and again["Location"] == first["Location"]
-    assert AdverseEvent.objects.count() == 1
-    assert event.serious and event.recorded_by == clinician
-    assert OutboxMessage.objects.filter(kind=SERIOUS_KIND).count() == 2  # clara and ivan
     page = client.get(first["Location"]).content.decode()
     assert "Adverse event recorded. The investigators are being notified." in page
     assert "Required or prolonged hospitalisation" in page
+    again = client.post(path, data)
+    assert again.status_code == 302 and again["Location"] == first["Location"]
+    assert AdverseEvent.objects.count() == 1
+    reloaded = {**_form(client, path), **_post_data(participant.study_id, seriousness=["hospitalisation"])}
+    assert client.post(path, reloaded)["Location"] == first["Location"]  # a new token, the same values
+    assert AdverseEvent.objects.count() == 1
+    assert event.serious and event.recorded_by == clinician
+    assert OutboxMessage.objects.filter(kind=SERIOUS_KIND).count() == 2  # clara and ivan
 
 
 def test_the_form_names_what_is_missing_or_inconsistent(web: Any, trial: Any, clinician: Any) -> None:

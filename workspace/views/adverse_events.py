@@ -11,6 +11,7 @@ counts (the report) and the exports their role allows."""
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -30,6 +31,7 @@ from participants.models import (
     SafetyAlert,
 )
 from participants.services.adverse_events import adverse_event_record, adverse_event_update
+from trial import clock
 from trial.access import Capability
 from trial.errors import DomainError
 from workspace.access import Desk, trial_page
@@ -126,6 +128,27 @@ def _alert_for(desk: Desk, raw: str | None) -> SafetyAlert | None:
     return SafetyAlert.objects.filter(pk=int(raw), participant__trial=desk.trial).select_related("participant").first()
 
 
+def _same_event(
+    participant: Participant, alert: SafetyAlert | None, request: HttpRequest, data: dict[str, Any]
+) -> AdverseEvent | None:
+    """The event this reader recorded in the last hour with exactly these values, if any: the same form
+    sent twice, whatever its token (a page reloaded from the history gets a new one)."""
+    recent = AdverseEvent.objects.filter(
+        participant=participant,
+        alert=alert,
+        recorded_by_id=request.user.pk,
+        recorded_at__gte=clock.now() - timedelta(hours=1),
+        description=data["description"].strip(),
+        onset_date=data["onset_date"],
+        severity=data["severity"],
+        relatedness=data["relatedness"],
+        outcome=data["outcome"],
+        resolved_date=data["resolved_date"],
+        action_taken=data["action_taken"].strip(),
+    )
+    return next((e for e in recent if set(e.seriousness) == set(data["seriousness"])), None)
+
+
 @trial_page(Capability.HANDLE_SAFETY)
 def event_new(request: HttpRequest, desk: Desk) -> HttpResponse:
     alert = _alert_for(desk, request.POST.get("alert") if request.method == "POST" else request.GET.get("alert"))
@@ -140,8 +163,12 @@ def event_new(request: HttpRequest, desk: Desk) -> HttpResponse:
             participant = Participant.objects.filter(
                 trial=desk.trial, study_id=form.cleaned_data["study_id"].strip()
             ).first()
+            same = _same_event(participant, alert, request, form.cleaned_data) if participant else None
             if participant is None:
                 form.add_error("study_id", "No participant of this trial has that study ID.")
+            elif same is not None:  # the form sent again from the browser's history (a new token)
+                messages.info(request, "This adverse event was already recorded.")
+                return redirect("workspace:adverse-event", slug=desk.trial.slug, ae_id=same.pk)
             else:
                 try:
                     event = adverse_event_record(
