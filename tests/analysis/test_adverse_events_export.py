@@ -119,3 +119,25 @@ def test_the_blinded_report_pools_adverse_events(trial: Any, events: Any) -> Non
     html = render_report({"title": "t", "blinded": True, "outcomes": [], "adverse_events": counts})
     assert "pooled over arms" in html
     assert not [w for w in ARM_WORDS if w in html] and "Arm A" not in html
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "stata", "spss"])
+@pytest.mark.parametrize("blinded", [True, False])
+def test_every_format_writes_the_adverse_events_dataset(trial: Any, fmt: str, blinded: bool, tmp_path: Any) -> None:
+    from analysis.formats import write_dataset
+
+    participant = helpers.randomized(trial)
+    _event(participant, outcome="recovered", resolved_date=clock.now().date())
+    dataset, chunks = datasets.build(trial, "adverse_events", blinded=blinded)
+    with (tmp_path / f"ae.{fmt}").open("wb") as handle:
+        result = write_dataset(dataset, chunks, handle, fmt)
+    assert result.rows == 1
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "stata", "spss"])
+def test_a_trial_without_adverse_events_writes_an_empty_file(trial: Any, fmt: str, tmp_path: Any) -> None:
+    from analysis.formats import write_dataset
+
+    dataset, chunks = datasets.build(trial, "adverse_events", blinded=False)
+    with (tmp_path / f"ae.{fmt}").open("wb") as handle:
+        assert write_dataset(dataset, chunks, handle, fmt).rows == 0
