@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis import datasets
+from analysis.adverse_events import adverse_event_counts
 from analysis.consort import consort_counts
 from analysis.formats import write_dataset
 from analysis.stats.plan import OutcomeSpec, analyze_plan
@@ -93,6 +94,7 @@ def trial_analysis(
         factor = subgroup_factors.pop()
         subgroups = (factor, {str(s.subgroup_level): s.instrument for s in primary if s.subgroup_factor == factor})
     result["consort"] = consort_counts(trial, instrument=primary[0].instrument, blinded=blinded, subgroups=subgroups)
+    result["adverse_events"] = adverse_event_counts(trial, blinded=blinded)
     return {
         "title": f"{trial.title}: analysis",
         "generated_at": clock.now().isoformat(),

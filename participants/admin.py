@@ -604,5 +604,5 @@ class AllocationAdmin(TrialScopedMixin[Allocation]):
         return False
 
 
-# The safety queue lives in its own module; importing it here registers it with the admin.
-from participants import admin_safety  # noqa: E402, F401
+# Safety alerts and adverse events are not in the admin: they are worked in the workspace
+# (/workspace/<trial>/safety/, workspace/views/safety.py), where no internal field is editable.

@@ -10,7 +10,7 @@ class ParticipantsConfig(AppConfig):
 
         from participants import messaging
         from participants.messaging import register_renderer
-        from participants.services import safety, unblinding
+        from participants.services import adverse_events, safety, unblinding
         from trial.events import trial_unblinding_step
 
         request_started.connect(messaging.request_started, dispatch_uid="outbox-request-started")
@@ -20,4 +20,5 @@ class ParticipantsConfig(AppConfig):
         register_renderer(unblinding.NOTICE_KIND, unblinding.render_unblinding_notice)
         register_renderer(unblinding.TRIAL_NOTICE_KIND, unblinding.render_trial_unblinding_notice)
         register_renderer(safety.ESCALATION_KIND, safety.render_alert, retry_forever=True)
+        register_renderer(adverse_events.SERIOUS_KIND, adverse_events.render_serious_event, retry_forever=True)
         trial_unblinding_step.connect(unblinding.notify_trial_unblinding_step, dispatch_uid="trial-unblinding-notices")

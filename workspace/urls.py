@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from workspace.views import dashboard, home, messages, participant, participant_list
+from workspace.views import adverse_events, dashboard, home, messages, participant, participant_list, safety
 
 app_name = "workspace"
 
@@ -13,9 +13,12 @@ trial_urls: list[URLPattern | URLResolver] = [
     *participant_list.urls,
     *participant.urls,
     *messages.urls,
+    *safety.urls,
+    *adverse_events.urls,
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", home.index, name="index"),
+    path("safety/", safety.all_trials_queue, name="safety-queue"),
     path("<slug:slug>/", include(trial_urls)),
 ]

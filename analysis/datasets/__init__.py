@@ -3,7 +3,8 @@
 - ``long``: one row per randomized participant x visit x instrument x scale (DESIGN.md contract);
 - ``wide``: one row per randomized participant, a column per visit x instrument x scale;
 - ``participants``: one row per enrolled participant: arm, strata, site, status, dates, engagement;
-- ``items``: one row per randomized participant x visit, a column per item (the item keys).
+- ``items``: one row per randomized participant x visit, a column per item (the item keys);
+- ``adverse_events``: one row per adverse event (no free text or relatedness in blinded files).
 
 Each builder returns the dataset's description (variables with labels, categories and missing-value
 meanings: the data dictionary) and an iterator of row chunks, for :func:`analysis.formats.write_dataset`.
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from analysis.datasets.adverse_events import adverse_events_dataset
 from analysis.datasets.items import items_dataset
 from analysis.datasets.long import LongRow, factor_codes, long_dataset, long_header, long_rows
 from analysis.datasets.participants import participants_dataset
@@ -29,6 +31,7 @@ DATASETS: dict[str, Builder] = {
     "wide": wide_dataset,
     "participants": participants_dataset,
     "items": items_dataset,
+    "adverse_events": adverse_events_dataset,
 }
 
 

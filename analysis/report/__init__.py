@@ -188,6 +188,8 @@ def _nav(report: Mapping[str, Any]) -> str:
         links.append(("alliance", "Therapeutic alliance"))
     if report.get("engagement"):
         links.append(("engagement", "Engagement"))
+    if report.get("adverse_events"):
+        links.append(("adverse-events", "Adverse events"))
     links.append(("methods", "Methods"))
     items = "".join(f'<li><a href="#{anchor}">{esc(text)}</a></li>' for anchor, text in links)
     return f'<nav aria-label="Contents"><strong>Contents</strong><ol>{items}</ol></nav>'
@@ -354,6 +356,18 @@ def _engagement(report: Mapping[str, Any]) -> str:
     return f'<section id="engagement"><h2>Engagement</h2>{tables.engagement_table(engagement)}</section>'
 
 
+def _adverse_events(report: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    counts = report.get("adverse_events")
+    if not isinstance(counts, Mapping):
+        return ""
+    return (
+        f'<section id="adverse-events"><h2>Adverse events</h2>{tables.adverse_events_table(counts, labels)}'
+        "<p>As recorded by the trial's clinicians. Serious: meeting any seriousness criterion (death, "
+        "life-threatening, hospitalisation, disability, congenital anomaly, other important medical event).</p>"
+        "</section>"
+    )
+
+
 def _thresholds(instruments: Sequence[str]) -> str:
     parts = []
     for code in instruments:
@@ -442,6 +456,7 @@ def render_report(report: Mapping[str, Any]) -> str:
         *(_outcome(i, o, styles, labels) for i, o in enumerate(outcomes, start=1)),
         _alliance(report),
         _engagement(report),
+        _adverse_events(report, labels),
         _methods(report),
     ]
     title = esc(report.get("title") or "Analysis report")

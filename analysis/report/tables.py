@@ -264,3 +264,32 @@ def engagement_table(engagement: Mapping[str, Any]) -> str:
         f"{count(engagement.get('n_allocated'))} allocated used it ({pct(engagement.get('percent_used'))})"
     )
     return table(["Per participant", "Mean", "SD", "Median", "IQR [Q1, Q3]"], rows, caption=caption, cls="engagement")
+
+
+def adverse_events_table(counts: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    """Adverse events by arm (pooled when blinded): events, participants with at least one (% of the
+    column's participants), serious events, participants with at least one serious event."""
+    columns = [str(c) for c in counts.get("columns") or []]
+    by = counts.get("counts") or {}
+
+    def share(column: str, key: str) -> str:
+        c = by.get(column) or {}
+        n, of = c.get(key), c.get("participants")
+        return f"{count(n)} ({pct(100 * n / of if of else None)})" if n is not None else DASH
+
+    rows = [
+        [txt("Participants"), *(num(count((by.get(c) or {}).get("participants"))) for c in columns)],
+        [txt("Adverse events"), *(num(count((by.get(c) or {}).get("events"))) for c in columns)],
+        [txt("Participants with ≥ 1 event"), *(num(share(c, "participants_with_event")) for c in columns)],
+        [txt("Serious adverse events"), *(num(count((by.get(c) or {}).get("serious_events"))) for c in columns)],
+        [
+            txt("Participants with ≥ 1 serious event"),
+            *(num(share(c, "participants_with_serious_event")) for c in columns),
+        ],
+    ]
+    if counts.get("pooled"):
+        caption = "Adverse events, all enrolled participants (pooled over arms: the analysis is blinded)"
+    else:
+        caption = "Adverse events by arm (Total: all enrolled participants, randomized or not)"
+    headers = ["", *(labels.get(c, c) for c in columns)]
+    return table(headers, rows, caption=caption, cls="adverse-events")

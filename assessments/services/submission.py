@@ -65,9 +65,30 @@ def _safety_flags(flags: Iterable[str]) -> set[str]:
     return raised
 
 
+def _watched_answers(code: str, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw answers of the items a flag watches (PHQ-9 item 9), as given (None: not answered), kept in
+    the alert's details so that a clinician reads what was answered, not only which flag it raised."""
+    try:
+        instrument = default_registry().get(code)
+    except UnknownInstrumentError:
+        return {}
+    watched: dict[str, Any] = {}
+    for rule in instrument.flags:
+        value = answers.get(rule.item) if isinstance(answers, Mapping) else None
+        watched[rule.item] = value if value is None or isinstance(value, int | float | str) else str(value)
+    return watched
+
+
 def _alert(
-    assessment: ScheduledAssessment, code: str, flags: set[str], details: dict[str, Any], suffix: str = ""
+    assessment: ScheduledAssessment,
+    code: str,
+    flags: set[str],
+    details: dict[str, Any],
+    suffix: str = "",
+    answers: Mapping[str, Any] | None = None,
 ) -> int:
+    if answers is not None:
+        details = {**details, "answers": _watched_answers(code, answers)}
     # The key without a suffix is the questionnaire's first signal, wherever it was seen (a draft, a refused
     # or a recorded submission): one alert for it. A correction that brings a flag back has its own key.
     raised = 0
@@ -91,7 +112,7 @@ def _raise_alerts(response: Response, score: ScoreResult, previous_flags: Iterab
         flags -= set(previous_flags)
         suffix = f":v{response.version}"
     details = {"response": response.pk, "version": response.version, "total": score.total}
-    _alert(response.assessment, response.instrument_code, flags, details, suffix)
+    _alert(response.assessment, response.instrument_code, flags, details, suffix, answers=response.answers)
 
 
 def _watched_score(code: str, answers: Mapping[str, Any]) -> ScoreResult | None:
@@ -158,7 +179,7 @@ def _unrecorded_alert(
         return 0
     with transaction.atomic():
         details = {"recorded": False, "why": why, "total": score.total}
-        return _alert(assessment, code, flags, details, suffix)
+        return _alert(assessment, code, flags, details, suffix, answers=answers)
 
 
 def _store(
@@ -366,5 +387,5 @@ def draft_save(*, assessment: ScheduledAssessment, instrument_code: str, answers
     flags = _safety_flags(score.flags) - {"safety_item_missing"}
     if flags:
         details = {"recorded": False, "why": "Kept as a draft, not yet submitted", "total": score.total}
-        _alert(assessment, instrument_code, flags, details)
+        _alert(assessment, instrument_code, flags, details, answers=cleaned)
     return draft

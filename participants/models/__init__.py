@@ -1,3 +1,4 @@
+from participants.models.adverse_events import AdverseEvent, AEOutcome, AERelatedness, AESeriousness, AESeverity
 from participants.models.core import (
     TRANSITIONS,
     Allocation,
@@ -16,6 +17,11 @@ from participants.models.safety import AlertSource, AlertStatus, RiskLevel, Safe
 
 __all__ = [
     "TRANSITIONS",
+    "AEOutcome",
+    "AERelatedness",
+    "AESeriousness",
+    "AESeverity",
+    "AdverseEvent",
     "AlertSource",
     "AlertStatus",
     "Allocation",

@@ -211,8 +211,9 @@ def safety_alerts_escalate_due(*, now: datetime | None = None, limit: int = 200)
 
 
 def _alert_link(alert: SafetyAlert) -> str:
+    # The workspace's alert page (participants cannot import workspace: the path is spelled out here).
     base = settings.PUBLIC_BASE_URL.rstrip("/")
-    return f"{base}/admin/participants/safetyalert/{alert.pk}/change/"
+    return f"{base}/workspace/{alert.participant.trial.slug}/safety/{alert.pk}/"
 
 
 def render_alert(message: OutboxMessage) -> Rendered | Skip:

@@ -176,7 +176,7 @@ def test_the_participant_file_has_everyone_enrolled_and_engagement_only_when_unb
 def test_the_dictionary_describes_every_column_with_labels(api, blinded_statistician, trial):
     helpers.randomized(trial)
     described = {d.name: d for d in datasets.describe(trial, blinded=True)}
-    assert set(described) == {"long", "wide", "participants", "items"}
+    assert set(described) == {"long", "wide", "participants", "items", "adverse_events"}
     arm = next(v for v in described["long"].variables if v.name == "arm")
     assert arm.kind == "category" and [c[1] for c in arm.categories] == ["A", "B"]
     condition = next(v for v in described["long"].variables if v.name == "condition")

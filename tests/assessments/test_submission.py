@@ -102,6 +102,7 @@ def test_item_9_raises_an_alert_for_the_clinicians_whatever_the_total(trial, cli
     alert = SafetyAlert.objects.get()
     assert (alert.flag, alert.urgent, alert.source) == ("suicidal_ideation", False, "questionnaire")
     assert alert.details["instrument"] == "phq9" and alert.details["visit"] == "baseline"
+    assert alert.details["answers"] == {"phq9_9": 1}  # what was answered, for the clinician's page
     assert (alert.escalate_at - alert.raised_at).total_seconds() == 24 * 3600
     notice = OutboxMessage.objects.get(kind="safety_alert")
     assert notice.user == clinician
@@ -120,7 +121,8 @@ def test_a_missing_item_9_is_its_own_alert(trial, clinician, baseline):
     response = response_submit(assessment=baseline, instrument_code="phq9", answers=answers, source="survey")
     assert "safety_item_missing" in response.flags
     assert "phq9_9" not in response.answers  # never imputed
-    assert SafetyAlert.objects.get().flag == "safety_item_missing"
+    alert = SafetyAlert.objects.get()
+    assert (alert.flag, alert.details["answers"]) == ("safety_item_missing", {"phq9_9": None})
 
 
 def test_a_correction_that_reveals_risk_raises_an_alert_once(trial, clinician, coordinator, baseline):
@@ -214,6 +216,7 @@ def test_answers_refused_for_another_item_still_raise_a_valid_item_9(baseline):
         response_submit(assessment=baseline, instrument_code="phq9", answers={**RISK, "mood": "low"}, source="api")
     alert = SafetyAlert.objects.get()  # one signal, one alert
     assert (alert.flag, alert.details["recorded"]) == ("suicidal_ideation_severe", False)
+    assert alert.details["answers"] == {"phq9_9": 3}  # the raw answer, even of a refused submission
     assert not Response.objects.exists()
 
 

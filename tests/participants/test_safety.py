@@ -40,7 +40,7 @@ def test_an_alert_e_mails_the_safety_clinicians_at_once(trial, clinician, coordi
     alert_mail = [m for m in mail.outbox if "Safety alert" in m.subject]
     assert [m.to for m in alert_mail] == [["clara@example.org"]]
     body = alert_mail[0].body
-    assert str(participant) in body and f"/safetyalert/{alert.pk}/" in body
+    assert str(participant) in body and f"/workspace/{trial.slug}/safety/{alert.pk}/" in body
     assert "jamie@example.org" not in body  # contact details are not e-mailed
 
 
