@@ -111,6 +111,9 @@ def messages_for(participant: Participant, *, staff_notifications: bool = False)
         trial_messages(trial=participant.trial, staff_notifications=staff_notifications)
         .filter(Q(subject_id=participant.pk))
         .order_by("-created_at", "-id")
+    )
+
+
 def adverse_events_for(participant: Participant) -> QuerySet[AdverseEvent]:
     """The participant's adverse events, latest onset first (the participant page). Their description and
     relatedness may tell the arm: show them to the roles that handle safety (docs/safety.md)."""
