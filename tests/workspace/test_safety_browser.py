@@ -8,37 +8,19 @@ import re
 from typing import Any
 
 import pytest
-from django.test import Client
 
 from participants.models import AdverseEvent, SafetyAlert
 from tests import helpers
-from tests.assessments.test_browser import _answer, _fill, _invitation_link, browser, short_trial  # noqa: F401
+from tests.assessments.test_browser import _answer, _fill, _invitation_link, short_trial  # noqa: F401
+from tests.browser import SIZES, assert_accessible, expect, new_page, screenshot
 from trial.models import Role
 
-try:
-    from playwright.sync_api import expect
-except ImportError:  # pragma: no cover - the browser fixture skips
-    expect = None
-
 pytestmark = pytest.mark.browser
-
-SIZES = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
-
-
-def _problem(problems: list[str], message: Any) -> None:
-    if message.type == "error" and "status of 400" not in message.text:
-        problems.append(message.text)
-
-
-def _cookies(live_server: Any, user: Any) -> list[dict[str, Any]]:
-    client = Client()
-    client.force_login(user)
-    return [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
 
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_a_clinician_works_an_item_9_alert_to_an_adverse_event(
-    browser: Any,  # noqa: F811
+    browser: Any,
     short_trial: Any,  # noqa: F811
     live_server: Any,
     django_user_model: Any,
@@ -58,10 +40,8 @@ def test_a_clinician_works_an_item_9_alert_to_an_adverse_event(
     survey.context.close()
     alert = SafetyAlert.objects.get(participant=participant)
 
-    context = browser.new_context(viewport=SIZES[size])
-    context.set_default_timeout(15_000)
-    context.add_cookies(_cookies(live_server, clinician))
-    page = context.new_page()
+    page = new_page(browser, size, user=clinician, live_server=live_server)
+    context = page.context
     problems: list[str] = []
     # A form refused for what is missing comes back with status 400, which Chromium logs; nothing else may.
     page.on(
@@ -74,7 +54,11 @@ def test_a_clinician_works_an_item_9_alert_to_an_adverse_event(
     row = page.locator("tr", has_text=participant.study_id)
     expect(row).to_contain_text("PHQ-9 item 9 answered 'More than half the days' (2), total 18, Baseline visit")
     expect(row).to_contain_text("Routine")
+    assert_accessible(page, f"safety queue at {size}")
+    screenshot(page, f"workspace-safety-queue-{size}.png")
     row.get_by_role("link", name=re.compile("PHQ-9 item 9")).click()
+    assert_accessible(page, f"alert page at {size}")
+    screenshot(page, f"workspace-alert-{size}.png")
 
     expect(page.get_by_role("link", name="jamie@example.org")).to_have_attribute("href", "mailto:jamie@example.org")
     page.get_by_role("button", name="Acknowledge").click()
@@ -82,6 +66,7 @@ def test_a_clinician_works_an_item_9_alert_to_an_adverse_event(
 
     page.get_by_role("button", name="Save contact and risk assessment").click()  # nothing filled in
     expect(page.get_by_text("Risk level: Choose the risk level from your assessment.")).to_be_visible()
+    assert_accessible(page, f"alert page with the form's errors at {size}")
     page.get_by_label("Contact notes").fill("Phoned; safety plan reviewed with the participant")
     page.get_by_label("Risk level").select_option("low")
     page.get_by_role("button", name="Save contact and risk assessment").click()
@@ -94,12 +79,15 @@ def test_a_clinician_works_an_item_9_alert_to_an_adverse_event(
 
     page.get_by_role("link", name="Record an adverse event").click()
     expect(page.get_by_label("Participant (study ID)")).to_have_value(participant.study_id)
+    assert_accessible(page, f"adverse event form at {size}")
+    screenshot(page, f"workspace-adverse-event-{size}.png")
     page.get_by_label("Description").fill("Worsening low mood with passive thoughts of death")
     page.get_by_label("Moderate").check()
     page.get_by_label("Relatedness to the intervention").select_option("unlikely")
     page.get_by_label("Outcome").select_option("recovering")
     page.get_by_role("button", name="Record the adverse event").click()
     expect(page.get_by_text("Adverse event recorded.")).to_be_visible()
+    assert_accessible(page, f"adverse event page at {size}")
     page.go_back()  # the form sent again from the browser's history records nothing new
     page.get_by_role("button", name="Record the adverse event").click()
     context.close()

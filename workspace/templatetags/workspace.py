@@ -12,6 +12,7 @@ from django.utils.safestring import SafeString
 from participants.api import allocation_for_reader
 from participants.models import Participant
 from trial.access import ArmView
+from trial.redaction import redact
 
 register = template.Library()
 
@@ -76,3 +77,9 @@ def arm_of(participant: Participant, view: ArmView) -> str:
 def tzname_now(zone: ZoneInfo) -> str:
     """The zone's current abbreviation (EST, EDT, CET)."""
     return datetime.now(zone).tzname() or str(zone)
+
+
+@register.filter
+def redacted(text: str) -> str:
+    """Text from outside (a mail server's error) without any link token, key or password in it."""
+    return redact(str(text or ""))
