@@ -454,10 +454,10 @@ def unblind(request: HttpRequest, desk: Desk, pk: int) -> HttpResponse:
 
 urls: list[URLPattern] = [
     path("participants/<int:pk>/", participant, name="participant"),
-    path("participants/<int:pk>/visits/<uuid:visit>/resend/", resend_invitation, name="participant_resend"),
-    path("participants/<int:pk>/visits/<uuid:visit>/new-link/", new_link, name="participant_new_link"),
-    path("participants/<int:pk>/visits/<uuid:visit>/enter/<str:code>/", enter_answers, name="participant_enter"),
-    path("participants/<int:pk>/responses/<uuid:response>/correct/", correct_answers, name="participant_correct"),
-    path("participants/<int:pk>/follow-up/<str:step>/", follow_up, name="participant_follow_up"),
-    path("participants/<int:pk>/unblind/", unblind, name="participant_unblind"),
+    path("participants/<int:pk>/visits/<uuid:visit>/resend/", resend_invitation, name="participant-resend"),
+    path("participants/<int:pk>/visits/<uuid:visit>/new-link/", new_link, name="participant-new-link"),
+    path("participants/<int:pk>/visits/<uuid:visit>/enter/<str:code>/", enter_answers, name="participant-enter"),
+    path("participants/<int:pk>/responses/<uuid:response>/correct/", correct_answers, name="participant-correct"),
+    path("participants/<int:pk>/follow-up/<str:step>/", follow_up, name="participant-follow-up"),
+    path("participants/<int:pk>/unblind/", unblind, name="participant-unblind"),
 ]
