@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from workspace.views import dashboard, home, participant_list
+from workspace.views import dashboard, enrollment, home, participant_list
 
 app_name = "workspace"
 
 trial_urls: list[URLPattern | URLResolver] = [
     *dashboard.urls,
     *participant_list.urls,
+    *enrollment.urls,
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [
