@@ -494,3 +494,13 @@ def test_the_whole_path_is_audited_once_each(carol: Client, trial: Trial) -> Non
         .order_by("at", "id")
         .values_list("action", flat=True)
     ) == ["participant.screen", "participant.consent", "participant.enroll", "participant.randomize"]
+
+
+def test_the_randomization_pages_never_show_the_block_sizes(carol: Client, trial: Trial) -> None:
+    waiting = helpers.enrolled(trial)
+    ready = helpers.ready_to_randomize(trial)
+    confirm = carol.get(page_url("randomize", ready))
+    done = carol.post(page_url("randomize", ready), {"once": key_in(confirm)}, follow=True)
+    for page in (carol.get(page_url("randomize", waiting)), confirm, done, carol.get(page_url("randomize", ready))):
+        body = html(page)
+        assert "Block" not in body and "block_size" not in body and "[2, 4, 6]" not in body
