@@ -197,3 +197,24 @@ def test_consent_cannot_be_signed_before_the_screening(trial):
         participant_consent(participant=participant, signed_name="Jamie Doe", signed_at=early, by=None)
     assert caught.value.field == "signed_at"
     assert not Consent.objects.exists()
+
+
+def test_the_migration_rewrites_stored_numbers_in_e164_and_keeps_what_it_cannot_read(trial):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("participants.migrations.0007_contact_phones_e164")
+    stored = {}
+    for raw in ("6035550100", "+16035550100", "+44 20 7946 0958", "0000000"):
+        participant = helpers.enrolled(trial)
+        ContactDetails.objects.filter(participant=participant).update(phone=raw)
+        stored[raw] = participant
+    migration.to_e164(apps, None)
+    phones = {raw: ContactDetails.objects.get(participant=p).phone for raw, p in stored.items()}
+    assert phones == {
+        "6035550100": "+16035550100",  # read in the site's country (US)
+        "+16035550100": "+16035550100",
+        "+44 20 7946 0958": "+442079460958",
+        "0000000": "0000000",  # not a number: kept as it was
+    }
