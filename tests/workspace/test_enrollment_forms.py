@@ -504,3 +504,29 @@ def test_the_randomization_pages_never_show_the_block_sizes(carol: Client, trial
     for page in (carol.get(page_url("randomize", waiting)), confirm, done, carol.get(page_url("randomize", ready))):
         body = html(page)
         assert "Block" not in body and "block_size" not in body and "[2, 4, 6]" not in body
+
+
+def test_contact_details_are_changed_with_the_same_checks(carol: Client, trial: Trial) -> None:
+    participant = helpers.enrolled(trial)
+    form = carol.get(page_url("contact", participant))
+    assert form.context["form"].initial["email"] == "jamie@example.org"
+    data = {"full_name": "Jamie Doe", "email": "", "phone": "(603) 555-0101", "timezone": "America/Chicago"}
+    bad = carol.post(page_url("contact", participant), {**data, "phone": "nope", "once": key_in(form)})
+    assert "phone" in bad.context["form"].errors
+    response = carol.post(page_url("contact", participant), {**data, "once": key_in(form)})
+    assert response.status_code == 302 and response["Location"] == participant_page(participant)
+    contact = ContactDetails.objects.get(participant=participant)
+    assert (contact.email, contact.phone, contact.timezone) == ("", "+16035550101", "America/Chicago")
+    assert AuditEvent.objects.filter(action="participant.contact_update").count() == 1
+    carol.post(page_url("contact", participant), {**data, "once": key_in(form)})  # replayed
+    assert AuditEvent.objects.filter(action="participant.contact_update").count() == 1
+
+
+@pytest.mark.parametrize(("role", "status"), [("clinician", 403), ("blinded_statistician", 403), ("outsider", 404)])
+def test_contact_details_need_enroll_and_view_contact(
+    request: Any, web: Any, trial: Trial, role: str, status: int
+) -> None:
+    participant = helpers.enrolled(trial)
+    client = web(request.getfixturevalue(role))
+    assert client.get(page_url("contact", participant)).status_code == status
+    assert "jamie@example.org" not in html(client.get(page_url("contact", participant)))

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import URLPattern, path, reverse
@@ -19,7 +20,7 @@ from django.utils import timezone
 
 from participants import services
 from participants.api import allocation_for_reader
-from participants.models import Consent, Participant, Status
+from participants.models import Consent, ContactDetails, Participant, Status
 from participants.selectors import consent_required_document, current_consent_document
 from trial import clock
 from trial.access import Capability
@@ -94,8 +95,8 @@ def screening(request: HttpRequest, desk: Desk, pk: int) -> HttpResponse:
         {
             "desk": desk,
             "participant": participant,
-            "eligible": participant.status == Status.ELIGIBLE,
-            "screened_ineligible": bool(participant.ineligibility_reasons),
+            "eligible": not participant.ineligibility_reasons,
+            "consent_next": participant.status == Status.ELIGIBLE,
             "reasons": [r.get("reason", "") for r in participant.ineligibility_reasons],
             "answers": answers,
             "participant_url": participant_path(desk, participant.pk),
@@ -196,6 +197,36 @@ def enroll(request: HttpRequest, desk: Desk, pk: int) -> HttpResponse:
     )
 
 
+@trial_page(Capability.ENROLL)
+def contact(request: HttpRequest, desk: Desk, pk: int) -> HttpResponse:
+    """Change an enrolled participant's contact details (the same form and checks as at enrollment)."""
+    if not desk.can(Capability.VIEW_CONTACT):
+        raise PermissionDenied("Your role in this trial does not allow you to see contact details.")
+    participant = _participant(desk, pk)
+    back = participant_path(desk, participant.pk)
+    details = ContactDetails.objects.filter(participant=participant).first()
+    form = None
+    if details is not None:
+        initial = {name: getattr(details, name) for name in ("full_name", "email", "phone", "timezone")}
+        country = participant.site.country if participant.site else ""
+        form = ContactForm(_posted(request), initial=initial, country=country or None, trial_zone=desk.trial.timezone)
+        if request.method == "POST" and form.is_valid():
+            given = services.ContactInput(**form.contact())
+
+            def act() -> str:
+                services.contact_update(participant=participant, contact=given, by=request.user)
+                return back
+
+            done = _submit(request, form, "contact", act, lambda: f"Contact details of {participant} saved.")
+            if done is not None:
+                return done
+    return render(
+        request,
+        "workspace/contact.html",
+        {"desk": desk, "participant": participant, "form": form, "participant_url": back},
+    )
+
+
 # --- Randomization --------------------------------------------------------------------------------
 
 
@@ -248,4 +279,5 @@ urls: list[URLPattern] = [
     path("participants/<int:pk>/consent/", consent, name="consent"),
     path("participants/<int:pk>/enroll/", enroll, name="enroll"),
     path("participants/<int:pk>/randomize/", randomize, name="randomize"),
+    path("participants/<int:pk>/contact/", contact, name="contact"),
 ]
