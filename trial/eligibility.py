@@ -103,15 +103,12 @@ def clean_answers(fields: Sequence[FieldSpec], answers: Mapping[str, object]) ->
     return cleaned
 
 
-def missing_for_rules(
-    rules: Sequence[RuleSpec], fields: Sequence[FieldSpec], answers: Mapping[str, object]
-) -> dict[str, str]:
-    """Fields left unanswered that a rule needs to decide eligibility, each with what it is needed for.
+def missing_for_rules(rules: Sequence[RuleSpec], answers: Mapping[str, object]) -> dict[str, str]:
+    """Fields left unanswered that a rule needs to decide eligibility, each with the rule that needs it.
 
     A rule needs its field whenever it applies, and the field its condition reads (``applies_if_field``)
     always: an unanswered value is not an answer that fails the rule, so it is asked for, never evaluated.
     """
-    labels = {f.code: f.label or f.code for f in fields}
     missing: dict[str, str] = {}
 
     def need(code: str, why: str) -> None:
@@ -123,7 +120,10 @@ def missing_for_rules(
             need(rule.applies_if_field, f"it decides whether rule {rule.code!r} applies")
             if answers.get(rule.applies_if_field) not in rule.applies_if_values:
                 continue
-        need(rule.field, f"{labels.get(rule.field, rule.field)}: rule {rule.code!r} reads it")
+            values = " or ".join(str(v) for v in rule.applies_if_values)
+            need(rule.field, f"rule {rule.code!r} reads it when {rule.applies_if_field} is {values}")
+        else:
+            need(rule.field, f"rule {rule.code!r} reads it")
     return missing
 
 

@@ -13,9 +13,11 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 
+from trial import eligibility
 from trial.errors import DomainError
 from trial.models import ConsentDocument, FactorLevel, ScreeningField, Site, Trial
 from trial.models.protocol import FieldKind
@@ -58,7 +60,9 @@ class OnceForm(forms.Form):
                 if name == NON_FIELD_ERRORS or field is None or isinstance(field.widget, forms.HiddenInput):
                     summary.append(("", "", str(message)))
                 else:
-                    summary.append((self[name].id_for_label, str(field.label), str(message)))
+                    bound = self[name]
+                    target = bound.id_for_label or f"{bound.auto_id}_0"  # a radio group: its first option
+                    summary.append((target, str(field.label), str(message)))
         return summary
 
 
@@ -105,6 +109,17 @@ class ScreeningForm(OnceForm):
             for c in (spec.choices or [])
         ]
         return forms.ChoiceField(choices=[("", "Choose"), *choices], **common)
+
+    def clean(self) -> dict[str, Any]:
+        """Ask, along with the other errors, for a blank value an eligibility rule needs (the screening
+        service refuses it too; this only saves a second round)."""
+        cleaned = super().clean() or {}
+        _, rules = self.trial.screening_specs()
+        needed = eligibility.missing_for_rules(rules, self.answers())
+        for code, message in needed.items():
+            if code in self.fields and code not in self.errors:
+                self.add_error(code, _screening_message(message))
+        return cleaned
 
     def answers(self) -> dict[str, object]:
         """The answers given, as the screening service takes them; unanswered optional fields left out."""
@@ -171,11 +186,7 @@ class ContactForm(OnceForm):
         else:
             zone_field.choices = choices
         self.fields["timezone"].initial = zones.default_zone(country, trial_zone)
-        self.fields["phone"].help_text = (
-            f"As dialled in {country} (e.g. 603-555-0100 in the US), or with + and the country code."
-            if country
-            else "With + and the country code, e.g. +16035550100 (this site has no country)."
-        )
+        self.fields["phone"].help_text = _phone_help(country)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -185,6 +196,14 @@ class ContactForm(OnceForm):
 
     def contact(self) -> dict[str, str]:
         return {name: self.cleaned_data[name] or "" for name in ("full_name", "email", "phone", "timezone")}
+
+
+def _phone_help(country: str | None) -> str:
+    if not country:
+        return "With + and the country code, e.g. +16035550100 (this site has no country)."
+    example = phonenumbers.example_number_for_type(country, phonenumbers.PhoneNumberType.MOBILE)
+    shown = f", e.g. {phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)}" if example else ""
+    return f"As dialled in {country}{shown}, or with + and the country code. Stored in international format."
 
 
 class ConfirmForm(OnceForm):

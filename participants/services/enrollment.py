@@ -64,7 +64,7 @@ def participant_screen(
         raise ScreeningInvalid(exc.errors) from exc
     # An unanswered field a rule reads would fail that rule and record a wrong "ineligible" for ever: it
     # is asked for instead, and nothing is recorded.
-    needed = eligibility.missing_for_rules(rule_specs, field_specs, cleaned)
+    needed = eligibility.missing_for_rules(rule_specs, cleaned)
     if needed:
         raise ScreeningInvalid(needed)
     strata: dict[str, str] = {}

@@ -95,7 +95,7 @@ def test_it_asks_for_a_value_a_rule_needs_instead_of_recording_the_rule_failed(t
         participant_screen(trial=trial, answers=answers, by=None)
     assert set(caught.value.errors) == {"answers.phq9_total"}
     assert "required to decide eligibility" in caught.value.errors["answers.phq9_total"]
-    assert "PHQ-9" in caught.value.errors["answers.phq9_total"]
+    assert "rule 'mdd_severity' reads it when condition is MDD" in caught.value.errors["answers.phq9_total"]
     assert not Participant.objects.exists()
 
 
