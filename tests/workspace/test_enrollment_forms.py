@@ -200,6 +200,7 @@ def test_a_refusal_by_the_screening_service_is_shown_and_nothing_is_recorded(car
     response = carol.post(f"{base(trial)}/screen/", {**ELIGIBLE_FORM, "once": once()})
     assert response.status_code == 200
     assert "not recruiting" in html(response)
+    assert 'name="age"' not in html(carol.get(f"{base(trial)}/screen/"))  # no form to fill in vain
     assert not Participant.objects.exists()
     assert not FormSubmission.objects.exists()  # refused: the key is not used up
 

@@ -25,7 +25,7 @@ from participants.selectors import consent_required_document, current_consent_do
 from trial import clock
 from trial.access import Capability
 from trial.errors import DomainError
-from trial.models import ScreeningField
+from trial.models import ScreeningField, TrialStatus
 from workspace.access import Desk, trial_page
 from workspace.forms import ConfirmForm, ConsentForm, ContactForm, OnceForm, ScreeningForm, apply_domain_error
 from workspace.submissions import carry_out_once
@@ -69,6 +69,10 @@ def _submit(
 
 @trial_page(Capability.ENROLL)
 def screen(request: HttpRequest, desk: Desk) -> HttpResponse:
+    if desk.trial.status != TrialStatus.RECRUITING:
+        status = desk.trial.get_status_display().lower()
+        closed = f"{desk.trial.slug} is {status}, not recruiting: nobody can be screened."
+        return render(request, "workspace/screen.html", {"desk": desk, "form": None, "closed": closed})
     form = ScreeningForm(_posted(request), trial=desk.trial)
     if request.method == "POST" and form.is_valid():
 
