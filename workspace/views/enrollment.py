@@ -31,6 +31,7 @@ from workspace.forms import ConfirmForm, ConsentForm, ContactForm, OnceForm, Scr
 from workspace.submissions import carry_out_once
 
 ALREADY = "This form was already submitted and recorded; nothing was recorded again."
+CONSENTED_BEFORE = "Consent to version {version} was already recorded; nothing was recorded again."
 RECONSENTING = (Status.CONSENTED, Status.ENROLLED, Status.RANDOMIZED, Status.LOST_TO_FOLLOW_UP)
 
 
@@ -125,9 +126,7 @@ def consent(request: HttpRequest, desk: Desk, pk: int) -> HttpResponse:
     given = Consent.objects.filter(participant=participant, document=document).first() if document else None
     if request.method == "POST" and given is not None:
         # Consent is recorded once per document version: a repeat is a friendly redirect, not an error.
-        messages.info(
-            request, f"Consent to version {given.document.version} was already recorded; nothing was recorded again."
-        )
+        messages.info(request, CONSENTED_BEFORE.format(version=given.document.version))
         return HttpResponseRedirect(back)
     form = None
     with timezone.override(desk.tz):  # the signing time is entered and shown in the trial's zone
@@ -152,6 +151,12 @@ def consent(request: HttpRequest, desk: Desk, pk: int) -> HttpResponse:
                 )
                 if done is not None:
                     return done
+                if Consent.objects.filter(participant=participant, document=document).exists():
+                    # Recorded meanwhile by a concurrent submission (the service's Conflict): not an error.
+                    messages.info(
+                        request, f"Consent to version {version} was already recorded; nothing was recorded again."
+                    )
+                    return HttpResponseRedirect(back)
         return render(
             request,
             "workspace/consent.html",
@@ -194,6 +199,10 @@ def enroll(request: HttpRequest, desk: Desk, pk: int) -> HttpResponse:
             done = _submit(request, form, "enroll", act, enrolled)
             if done is not None:
                 return done
+            participant.refresh_from_db()
+            if participant.study_id:  # enrolled meanwhile by a concurrent submission: not an error
+                messages.info(request, f"{participant} is already enrolled; nothing was recorded again.")
+                return HttpResponseRedirect(back)
     return render(
         request,
         "workspace/enroll.html",
