@@ -531,3 +531,22 @@ def test_contact_details_need_enroll_and_view_contact(
     client = web(request.getfixturevalue(role))
     assert client.get(page_url("contact", participant)).status_code == status
     assert "jamie@example.org" not in html(client.get(page_url("contact", participant)))
+
+
+@pytest.mark.parametrize("others", [3, 12])
+def test_the_form_pages_read_a_constant_number_of_queries(
+    carol: Client, trial: Trial, others: int, django_assert_num_queries: Any
+) -> None:
+    """Session, user and membership, then the page's own reads; the same with 3 or 12 other participants."""
+    for _ in range(others):
+        helpers.eligible(trial)
+    pages = [
+        (f"{base(trial)}/screen/", 6),
+        (f"{base(trial)}/screenings/{helpers.eligible(trial).pk}/", 5),
+        (page_url("consent", helpers.eligible(trial)), 6),
+        (page_url("enroll", helpers.consented(trial)), 4),
+        (page_url("randomize", helpers.enrolled(trial)), 8),
+    ]
+    for path, queries in pages:
+        with django_assert_num_queries(queries):
+            assert carol.get(path).status_code == 200
