@@ -1,10 +1,10 @@
-"""The admin for participants: a read-only register, and pages that screen, record consent, enroll,
-randomize and end participation, each through its service.
+"""The admin for participants: a read-only register for system administration.
 
-Nobody edits a participant's fields here: every change is a service call, audited there. The enrollment
-pages need Capability.ENROLL in the participant's trial (403 otherwise; 404 outside one's trials). Arms
-are shown as the reader may see them (participants.api.allocation_for_reader), contact details only to
-roles with VIEW_CONTACT, and the block structure only to roles with VIEW_DESIGN_SECRETS.
+Nobody changes a participant here. Screening, consent, enrollment, randomization and the end of
+participation are done in the study workspace (/workspace/<trial>/...), each through its service; the
+register's pages link to the participant's workspace page. Arms are shown as the reader may see them
+(participants.api.allocation_for_reader), contact details only to roles with VIEW_CONTACT, and the block
+structure only to roles with VIEW_DESIGN_SECRETS.
 """
 
 from __future__ import annotations
@@ -12,26 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html
 
-from participants import services
-from participants.admin_forms import (
-    ConfirmForm,
-    ConsentForm,
-    ContactForm,
-    ReasonForm,
-    ScreeningForm,
-    apply_domain_error,
-)
 from participants.api import allocation_for_reader
 from participants.models import Allocation, Consent, ContactDetails, Participant, Status, StatusChange
-from participants.selectors import consent_required_document, current_consent_document
+from participants.selectors import consent_required_document
 from trial.access import ArmView, Capability
 from trial.admin import (
     TrialScopedMixin,
@@ -40,13 +29,8 @@ from trial.admin import (
     can_in,
     order_hidden_anywhere,
     order_hidden_for,
-    require_in,
-    trial_ids_with,
 )
-from trial.errors import DomainError
-from trial.models import Trial, TrialStatus
 
-ACTIVE = (Status.ELIGIBLE, Status.CONSENTED, Status.ENROLLED, Status.RANDOMIZED, Status.LOST_TO_FOLLOW_UP)
 RECONSENTING = (Status.CONSENTED, Status.ENROLLED, Status.RANDOMIZED, Status.LOST_TO_FOLLOW_UP)
 
 
@@ -64,11 +48,6 @@ def _answer(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
-
-
-def _posted(request: HttpRequest) -> Any:
-    """The POST data, or None for a GET (an empty POST still binds the form, so it is validated)."""
-    return request.POST if request.method == "POST" else None
 
 
 def _participant_url(participant_id: int, view: str = "change") -> str:
@@ -189,12 +168,6 @@ class ParticipantAdmin(TrialScopedMixin[Participant]):
     def has_delete_permission(self, request: HttpRequest, obj: Participant | None = None) -> bool:
         return False
 
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        ids = trial_ids_with(request, Capability.ENROLL) or set()
-        trials = Trial.objects.filter(pk__in=ids, status=TrialStatus.RECRUITING).order_by("slug")
-        links = [(trial, reverse("admin:participants_participant_screen", args=[trial.slug])) for trial in trials]
-        return super().changelist_view(request, {**(extra_context or {}), "screen_links": links})
-
     # --- One participant --------------------------------------------------------------------------
 
     def change_view(
@@ -219,313 +192,15 @@ class ParticipantAdmin(TrialScopedMixin[Participant]):
             "consent_due": consent_required_document(participant) if participant.status in RECONSENTING else None,
             "contact_visible": contact_visible,
             "contact": contact,
-            "participant_actions": self._actions(request, participant, has_contact=contact is not None),
+            # Screening, consent, enrollment, randomization and the end of participation are done in the
+            # study workspace; the register links there.
+            "workspace_url": workspace_participant_url(participant),
         }
 
-    def _actions(self, request: HttpRequest, participant: Participant, *, has_contact: bool) -> list[tuple[str, str]]:
-        if not can_in(request, participant.trial_id, Capability.ENROLL):
-            return []
-        status = participant.status
-        actions: list[tuple[str, str]] = []
-        if status == Status.ELIGIBLE or (status in RECONSENTING and consent_required_document(participant) is not None):
-            actions.append(("Record consent", "consent"))
-        if status == Status.CONSENTED:
-            actions.append(("Enroll", "enroll"))
-        if status == Status.ENROLLED:
-            actions.append(("Randomize", "randomize"))
-        if status == Status.RANDOMIZED:
-            actions += [("Complete", "complete"), ("Lost to follow-up", "lost")]
-        if status == Status.LOST_TO_FOLLOW_UP:
-            actions.append(("Back in follow-up", "return"))
-        if status in ACTIVE:
-            actions.append(("Withdraw", "withdraw"))
-        if has_contact and status in ACTIVE:
-            actions.append(("Edit contact details", "contact"))
-        return [(label, _participant_url(participant.pk, view)) for label, view in actions]
 
-    # --- Enrollment pages -------------------------------------------------------------------------
-
-    def get_urls(self) -> list[URLPattern]:
-        wrap = self.admin_site.admin_view
-        name = "participants_participant_"
-        urls = [
-            path("screen/<slug:slug>/", wrap(self.screen_view), name=f"{name}screen"),
-            path("<int:pk>/consent/", wrap(self.consent_view), name=f"{name}consent"),
-            path("<int:pk>/enroll/", wrap(self.enroll_view), name=f"{name}enroll"),
-            path("<int:pk>/randomize/", wrap(self.randomize_view), name=f"{name}randomize"),
-            path("<int:pk>/withdraw/", wrap(self.withdraw_view), name=f"{name}withdraw"),
-            path("<int:pk>/lost/", wrap(self.lost_view), name=f"{name}lost"),
-            path("<int:pk>/return/", wrap(self.return_view), name=f"{name}return"),
-            path("<int:pk>/complete/", wrap(self.complete_view), name=f"{name}complete"),
-            path("<int:pk>/contact/", wrap(self.contact_view), name=f"{name}contact"),
-        ]
-        return urls + super().get_urls()
-
-    def _enrolling_trial(self, request: HttpRequest, slug: str) -> Trial:
-        trials = Trial.objects.filter(slug=slug)
-        visible = trial_ids_with(request, Capability.VIEW_TRIAL)
-        if visible is not None:
-            trials = trials.filter(pk__in=visible)
-        trial = trials.first()
-        if trial is None:
-            raise Http404("No such trial.")
-        require_in(request, trial.pk, Capability.ENROLL)
-        return trial
-
-    def _enrolling_participant(self, request: HttpRequest, pk: int, *also: Capability) -> Participant:
-        participant = self.get_queryset(request).filter(pk=pk).first()
-        if participant is None:
-            raise Http404("No such participant.")
-        for capability in (Capability.ENROLL, *also):
-            require_in(request, participant.trial_id, capability)
-        return participant
-
-    def _page(self, request: HttpRequest, template: str, **context: Any) -> TemplateResponse:
-        form = context.get("form")
-        return TemplateResponse(
-            request,
-            f"admin/participants/participant/{template}",
-            {
-                **self.admin_site.each_context(request),
-                "opts": self.opts,
-                "media": self.media + (form.media if form is not None else forms.Media()),
-                **context,
-            },
-        )
-
-    def screen_view(self, request: HttpRequest, slug: str) -> HttpResponse:
-        trial = self._enrolling_trial(request, slug)
-        form = ScreeningForm(_posted(request), trial=trial)
-        if request.method == "POST" and form.is_valid():
-            try:
-                participant = services.participant_screen(
-                    trial=trial, answers=form.answers(), site_code=form.site_code(), by=request.user
-                )
-            except DomainError as exc:
-                apply_domain_error(form, exc)
-            else:
-                return self._page(
-                    request,
-                    "screen_result.html",
-                    title=f"Screening result: {participant}",
-                    trial=trial,
-                    participant=participant,
-                    eligible=participant.status == Status.ELIGIBLE,
-                    reasons=[r.get("reason", "") for r in participant.ineligibility_reasons],
-                    participant_url=_participant_url(participant.pk),
-                    consent_url=_participant_url(participant.pk, "consent"),
-                )
-        return self._page(
-            request,
-            "action_form.html",
-            title=f"Screen a participant for {trial.slug}",
-            trial=trial,
-            form=form,
-            submit_label="Screen",
-            cancel_url=reverse("admin:participants_participant_changelist"),
-        )
-
-    def _form_page(
-        self,
-        request: HttpRequest,
-        participant: Participant,
-        form: forms.Form,
-        *,
-        title: str,
-        submit_label: str,
-        perform: Callable[[forms.Form], object],
-        success: str,
-        **context: Any,
-    ) -> HttpResponse:
-        """Show the form; on a valid POST call the service, then go back to the participant's page."""
-        if request.method == "POST" and form.is_valid():
-            try:
-                perform(form)
-            except DomainError as exc:
-                apply_domain_error(form, exc)
-            else:
-                participant.refresh_from_db()
-                self.message_user(request, success.format(participant=participant), messages.SUCCESS)
-                return HttpResponseRedirect(_participant_url(participant.pk))
-        return self._page(
-            request,
-            "action_form.html",
-            title=title,
-            trial=participant.trial,
-            participant=participant,
-            form=form,
-            submit_label=submit_label,
-            cancel_url=_participant_url(participant.pk),
-            **context,
-        )
-
-    def consent_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        participant = self._enrolling_participant(request, pk)
-        document = current_consent_document(participant.trial)
-        if document is None:
-            self.message_user(request, f"Trial {participant.trial.slug} has no consent document.", messages.ERROR)
-            return HttpResponseRedirect(_participant_url(participant.pk))
-        form = ConsentForm(_posted(request), document=document)
-
-        def perform(form: forms.Form) -> object:
-            data = form.cleaned_data
-            return services.participant_consent(
-                participant=participant,
-                signed_name=data["signed_name"],
-                version=data["version"],
-                signed_at=data["signed_at"] or None,
-                by=request.user,
-            )
-
-        return self._form_page(
-            request,
-            participant,
-            form,
-            title=f"Record consent of {participant}",
-            submit_label="Record consent",
-            perform=perform,
-            success=f"Consent to version {document.version} recorded for {{participant}}.",
-            document=document,
-        )
-
-    def enroll_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        participant = self._enrolling_participant(request, pk)
-        form = ContactForm(_posted(request))
-
-        def perform(form: forms.Form) -> object:
-            contact = services.ContactInput(**form.cleaned_data)
-            return services.participant_enroll(participant=participant, contact=contact, by=request.user)
-
-        return self._form_page(
-            request,
-            participant,
-            form,
-            title=f"Enroll {participant}",
-            submit_label="Enroll",
-            perform=perform,
-            success="Enrolled: study ID {participant.study_id}.",
-            note="Contact details are kept apart from the research data and never exported.",
-        )
-
-    def contact_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        participant = self._enrolling_participant(request, pk, Capability.VIEW_CONTACT)
-        details = ContactDetails.objects.filter(participant=participant).first()
-        if details is None:
-            self.message_user(request, f"{participant} has no contact details; enroll them first.", messages.ERROR)
-            return HttpResponseRedirect(_participant_url(participant.pk))
-        initial = {name: getattr(details, name) for name in ("full_name", "email", "phone", "timezone")}
-        form = ContactForm(_posted(request), initial=initial)
-
-        def perform(form: forms.Form) -> object:
-            contact = services.ContactInput(**form.cleaned_data)
-            return services.contact_update(participant=participant, contact=contact, by=request.user)
-
-        return self._form_page(
-            request,
-            participant,
-            form,
-            title=f"Contact details of {participant}",
-            submit_label="Save contact details",
-            perform=perform,
-            success="Contact details of {participant} saved.",
-        )
-
-    def randomize_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        participant = self._enrolling_participant(request, pk)
-        form = ConfirmForm(_posted(request))
-        if request.method == "POST" and form.is_valid():
-            try:
-                allocation = services.participant_randomize(participant=participant, by=request.user)
-            except DomainError as exc:
-                apply_domain_error(form, exc)
-            else:
-                participant = self.get_queryset(request).get(pk=participant.pk)
-                shown = allocation_for_reader(
-                    participant,
-                    arm_view_for(request, participant.trial),
-                    order_hidden=order_hidden_for(request, participant.trial),
-                )
-                return self._page(
-                    request,
-                    "randomize_result.html",
-                    title=f"{participant} randomized",
-                    trial=participant.trial,
-                    participant=participant,
-                    arm_shown=arm_label(participant, arm_view_for(request, participant.trial)),
-                    masked=bool(shown and shown["masked"]),
-                    allocated_at=allocation.allocated_at,
-                    participant_url=_participant_url(participant.pk),
-                )
-        return self._page(
-            request,
-            "action_form.html",
-            title=f"Randomize {participant}",
-            trial=participant.trial,
-            participant=participant,
-            form=form,
-            submit_label="Randomize now",
-            cancel_url=_participant_url(participant.pk),
-            note="The arm is drawn once and can never be changed or drawn again.",
-        )
-
-    def _ending_view(
-        self, request: HttpRequest, pk: int, *, service: Callable[..., Participant], title: str, success: str
-    ) -> HttpResponse:
-        participant = self._enrolling_participant(request, pk)
-        form = ReasonForm(_posted(request))
-
-        def perform(form: forms.Form) -> object:
-            return service(participant=participant, reason=form.cleaned_data["reason"], by=request.user)
-
-        return self._form_page(
-            request,
-            participant,
-            form,
-            title=f"{title}: {participant}",
-            submit_label=title,
-            perform=perform,
-            success=success,
-        )
-
-    def withdraw_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        return self._ending_view(
-            request, pk, service=services.participant_withdraw, title="Withdraw", success="{participant} withdrawn."
-        )
-
-    def lost_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        return self._ending_view(
-            request,
-            pk,
-            service=services.participant_mark_lost,
-            title="Lost to follow-up",
-            success="{participant} marked lost to follow-up.",
-        )
-
-    def return_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        return self._ending_view(
-            request,
-            pk,
-            service=services.participant_return,
-            title="Back in follow-up",
-            success="{participant} is back in follow-up.",
-        )
-
-    def complete_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        participant = self._enrolling_participant(request, pk)
-
-        def perform(form: forms.Form) -> object:
-            return services.participant_complete(participant=participant, by=request.user)
-
-        return self._form_page(
-            request,
-            participant,
-            ConfirmForm(_posted(request)),
-            title=f"Complete {participant}",
-            submit_label="Mark completed",
-            perform=perform,
-            success="{participant} completed the trial.",
-            note="Marks the end of the participant's follow-up.",
-        )
+def workspace_participant_url(participant: Participant) -> str:
+    """The participant's page in the study workspace, where the actions on a participant are."""
+    return f"/workspace/{participant.trial.slug}/participants/{participant.pk}/"
 
 
 @admin.register(Allocation)

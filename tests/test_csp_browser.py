@@ -21,9 +21,9 @@ from analysis.report import render_report
 from assessments.models import ScheduledAssessment
 from assessments.services.links import link_create
 from tests import helpers
-from tests.admin.test_enrollment import ELIGIBLE_FORM
 from tests.analysis.test_report import build_report
 from tests.browser import Watched, expect
+from tests.workspace.test_enrollment_forms import ELIGIBLE_FORM
 from trial.models import Role, Trial
 
 pytestmark = pytest.mark.browser
@@ -100,8 +100,13 @@ def test_the_admin_passes_the_csp(browser, live_server, trial, staff_cookies, se
         _policy(tab.goto(live_server.url + path))
         tab.assert_clean(path)
 
-    # Screening through the admin's own form, to its result page (which styles its links under the nonce).
-    tab.goto(f"{live_server.url}/admin/participants/participant/screen/{trial.slug}/")
+    tab.context.close()
+
+
+def test_the_workspace_screening_form_passes_the_csp(browser, live_server, trial, staff_cookies):
+    """Screening through the workspace's form, redirected to its result page."""
+    tab = Watched(browser, staff_cookies)
+    _policy(tab.goto(f"{live_server.url}/workspace/{trial.slug}/screen/"))
     for name, value in ELIGIBLE_FORM.items():
         field = tab.page.locator(f"[name={name}]")
         if field.count() > 1:  # radio buttons
@@ -110,9 +115,9 @@ def test_the_admin_passes_the_csp(browser, live_server, trial, staff_cookies, se
             field.select_option(value)
         else:
             field.fill(value)
-    tab.page.locator("input[type=submit]").click()
+    tab.page.get_by_role("button", name="Record screening").click()
     expect(tab.page.locator("#screening-outcome")).to_have_text("Eligible")
-    assert tab.page.locator("ul.next-steps").evaluate("e => getComputedStyle(e).cssFloat") == "none"
+    expect(tab.page.get_by_role("link", name="Record consent")).to_be_visible()
     tab.assert_clean("screening result")
     tab.context.close()
 

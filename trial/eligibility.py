@@ -103,6 +103,30 @@ def clean_answers(fields: Sequence[FieldSpec], answers: Mapping[str, object]) ->
     return cleaned
 
 
+def missing_for_rules(rules: Sequence[RuleSpec], answers: Mapping[str, object]) -> dict[str, str]:
+    """Fields left unanswered that a rule needs to decide eligibility, each with the rule that needs it.
+
+    A rule needs its field whenever it applies, and the field its condition reads (``applies_if_field``)
+    always: an unanswered value is not an answer that fails the rule, so it is asked for, never evaluated.
+    """
+    missing: dict[str, str] = {}
+
+    def need(code: str, why: str) -> None:
+        if answers.get(code) is None and code not in missing:
+            missing[code] = f"is required to decide eligibility ({why})"
+
+    for rule in rules:
+        if rule.applies_if_field:
+            need(rule.applies_if_field, f"it decides whether rule {rule.code!r} applies")
+            if answers.get(rule.applies_if_field) not in rule.applies_if_values:
+                continue
+            values = " or ".join(str(v) for v in rule.applies_if_values)
+            need(rule.field, f"rule {rule.code!r} reads it when {rule.applies_if_field} is {values}")
+        else:
+            need(rule.field, f"rule {rule.code!r} reads it")
+    return missing
+
+
 def _holds(left: object, operator: str, right: object) -> bool:
     if operator == "==":
         return left == right

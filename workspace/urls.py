@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from workspace.views import adverse_events, dashboard, home, messages, participant, participant_list, safety
+from workspace.views import adverse_events, dashboard, enrollment, home, messages, participant, participant_list, safety
 
 app_name = "workspace"
 
@@ -15,6 +15,7 @@ trial_urls: list[URLPattern | URLResolver] = [
     *messages.urls,
     *safety.urls,
     *adverse_events.urls,
+    *enrollment.urls,
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [

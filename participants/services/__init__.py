@@ -7,6 +7,7 @@ from participants.services.enrollment import (
     participant_consent,
     participant_enroll,
     participant_screen,
+    phone_e164,
 )
 from participants.services.lifecycle import (
     participant_complete,
@@ -14,7 +15,7 @@ from participants.services.lifecycle import (
     participant_return,
     participant_withdraw,
 )
-from participants.services.randomization import participant_randomize
+from participants.services.randomization import participant_randomize, randomization_refusal
 from participants.services.unblinding import participant_unblind
 
 __all__ = [
@@ -29,4 +30,6 @@ __all__ = [
     "participant_screen",
     "participant_unblind",
     "participant_withdraw",
+    "phone_e164",
+    "randomization_refusal",
 ]

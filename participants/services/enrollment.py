@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
+import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -61,6 +62,11 @@ def participant_screen(
         cleaned = eligibility.clean_answers(field_specs, answers)
     except eligibility.ScreeningError as exc:
         raise ScreeningInvalid(exc.errors) from exc
+    # An unanswered field a rule reads would fail that rule and record a wrong "ineligible" for ever: it
+    # is asked for instead, and nothing is recorded.
+    needed = eligibility.missing_for_rules(rule_specs, cleaned)
+    if needed:
+        raise ScreeningInvalid(needed)
     strata: dict[str, str] = {}
     missing: dict[str, str] = {}
     for factor in trial.factor_specs():
@@ -136,6 +142,9 @@ def participant_consent(
         raise DomainError("Give the signing time with its timezone.", field="signed_at")
     if signed_at > now + timedelta(minutes=5):
         raise DomainError("The signing time is in the future.", field="signed_at")
+    # Times are entered to the minute: a consent signed in the minute of the screening is not "before" it.
+    if participant.screened_at and signed_at < participant.screened_at.replace(second=0, microsecond=0):
+        raise DomainError("The signing time is before the screening; consent follows screening.", field="signed_at")
     if Consent.objects.filter(participant=participant, document=current).exists():
         raise Conflict(f"Participant {participant} has already consented to version {current.version}.")
     if participant.status == Status.ELIGIBLE:
@@ -164,14 +173,50 @@ def participant_consent(
     return consent
 
 
+def phone_e164(raw: str, region: str | None) -> str:
+    """A phone number as typed, in E.164 (``+16035550100``), or DomainError naming contact.phone.
+
+    ``region`` (ISO 3166, the site's country) is where a number without ``+`` and a country code is read
+    from: "603-555-0100" at a US site is +16035550100. Without a region the number must start with +. The
+    number must be valid for its country (phonenumbers' metadata: right length and a number range in use),
+    not merely of a possible length. An extension is refused: questionnaires go by text message.
+    """
+    text = raw.strip()
+    example = "such as +16035550100"
+    if not region and not text.startswith("+"):
+        raise DomainError(
+            f"{raw!r}: give the phone number with + and its country code, {example}; this site has no country.",
+            field="contact.phone",
+        )
+    try:
+        number = phonenumbers.parse(text, (region or "").upper() or None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        where = f" in {region.upper()}" if region and not text.startswith("+") else ""
+        raise DomainError(
+            f"{raw!r} is not a valid phone number{where}; give it as dialled there or with + and the country "
+            f"code, {example}.",
+            field="contact.phone",
+        )
+    if number.extension:
+        raise DomainError(
+            f"{raw!r} has an extension; give a mobile number that can receive text messages.", field="contact.phone"
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 @dataclass(frozen=True)
 class ContactInput:
+    """Contact details as given. ``cleaned(region=...)`` normalizes them: the phone number becomes E.164,
+    read in ``region`` (the site's country) when it has no + and country code."""
+
     full_name: str
     email: str = ""
     phone: str = ""
     timezone: str = "UTC"
 
-    def cleaned(self) -> ContactInput:
+    def cleaned(self, region: str | None = None) -> ContactInput:
         name = " ".join(self.full_name.split())
         if not name:
             raise DomainError("The participant's name is required.", field="contact.full_name")
@@ -181,12 +226,7 @@ class ContactInput:
                 validate_email(email)
             except ValidationError:
                 raise DomainError(f"{email!r} is not a valid e-mail address.", field="contact.email") from None
-        phone = "".join(self.phone.split())
-        if phone and not (phone.lstrip("+").isdigit() and 7 <= len(phone.lstrip("+")) <= 15):
-            raise DomainError(
-                f"{self.phone!r} is not a phone number; use international format such as +16035550100.",
-                field="contact.phone",
-            )
+        phone = phone_e164(self.phone, region) if self.phone.strip() else ""
         if not email and not phone:
             raise DomainError(
                 "Give an e-mail address or a phone number to send questionnaires to.", field="contact.email"
@@ -197,6 +237,12 @@ class ContactInput:
                 f"{self.timezone!r} is not a known timezone (e.g. America/New_York).", field="contact.timezone"
             )
         return ContactInput(full_name=name, email=email, phone=phone, timezone=tz)
+
+
+def _region_of(participant: Participant) -> str | None:
+    """The default region of phone numbers: the country of the participant's site, if it has one."""
+    site = Site.objects.filter(pk=participant.site_id).only("country").first() if participant.site_id else None
+    return site.country if site is not None and site.country else None
 
 
 def _next_study_id(trial: Trial) -> str:
@@ -212,7 +258,7 @@ def participant_enroll(*, participant: Participant, contact: ContactInput, by: A
     """Enroll a consented participant: issue the study ID and keep the contact details apart."""
     participant = lock_participant(participant)
     require_recruiting(participant.trial, "enroll")
-    contact = contact.cleaned()
+    contact = contact.cleaned(region=_region_of(participant))
     if participant.status == Status.CONSENTED:
         require_current_consent(participant, "enroll")
     step(participant, Status.ENROLLED, by=by)
@@ -242,7 +288,7 @@ def contact_update(*, participant: Participant, contact: ContactInput, by: Actor
         details = ContactDetails.objects.select_for_update().get(participant=participant)
     except ContactDetails.DoesNotExist:
         raise DomainError(f"Participant {participant} has no contact details; enroll them first.") from None
-    contact = contact.cleaned()
+    contact = contact.cleaned(region=_region_of(participant))
     changed = [f.name for f in fields(contact) if getattr(details, f.name) != getattr(contact, f.name)]
     for name in changed:
         setattr(details, name, getattr(contact, name))

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from participants import events
-from participants.models import Allocation, Participant, RandomizationSequence, Status
+from participants.models import TRANSITIONS, Allocation, Participant, RandomizationSequence, Status
 from participants.services.common import (
     lock_participant,
     require_current_consent,
@@ -24,7 +24,7 @@ from participants.services.common import (
 from trial import clock
 from trial import randomization as procedures
 from trial.audit import Actor, actor_user, audit_record
-from trial.errors import Conflict
+from trial.errors import Conflict, DomainError
 from trial.models import Arm, RandomizationMethod, Trial
 
 
@@ -71,6 +71,30 @@ def _draw(
     return draw, sequence
 
 
+def _require_randomizable(participant: Participant) -> None:
+    """The checks the draw makes before it draws, raising the first refusal."""
+    require_recruiting(participant.trial, "randomize")
+    if participant.status == Status.ENROLLED:
+        require_current_consent(participant, "be randomized")
+        for check in events.randomization_preconditions:
+            check(participant=participant)
+
+
+def randomization_refusal(participant: Participant) -> str | None:
+    """Why ``participant_randomize`` would refuse this participant now (the same checks, read-only), or
+    None when it would draw. For pages that offer the action only when it can succeed; the draw itself
+    checks again under its lock."""
+    if Allocation.objects.filter(participant=participant).exists():
+        return f"Participant {participant} is already randomized; an arm is drawn once."
+    if Status.RANDOMIZED not in TRANSITIONS[participant.status]:
+        return f"Participant {participant} is {participant.status}; only an enrolled participant can be randomized."
+    try:
+        _require_randomizable(participant)
+    except DomainError as exc:
+        return exc.message
+    return None
+
+
 def participant_randomize(
     *, participant: Participant, by: Actor, rng: procedures.RandomSource | None = None
 ) -> Allocation:
@@ -81,11 +105,7 @@ def participant_randomize(
         existing: Any = Allocation.objects.filter(participant=participant).first()
         if existing is not None:
             raise Conflict(f"Participant {participant} was already randomized on {existing.allocated_at:%Y-%m-%d}.")
-        require_recruiting(trial, "randomize")
-        if participant.status == Status.ENROLLED:
-            require_current_consent(participant, "be randomized")
-            for check in events.randomization_preconditions:
-                check(participant=participant)
+        _require_randomizable(participant)
         step(participant, Status.RANDOMIZED, by=by)
         arms = {arm.code: arm for arm in Arm.objects.filter(trial=trial)}  # read before the stratum's lock
         draw, sequence = _draw(trial, participant, rng or procedures.live_rng())

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from participants.models import Allocation, Participant
 from tests import helpers
@@ -45,17 +45,25 @@ def test_a_user_who_is_not_staff_cannot_use_the_admin(client: Client, coordinato
     assert "/admin/login/" in response["Location"]
 
 
-def test_a_blinded_statistician_cannot_reach_the_enrollment_pages(
-    client: Client, trial: Trial, blinded_statistician: Any
+def test_the_admin_has_no_participant_actions_they_are_in_the_workspace(
+    client: Client, trial: Trial, investigator: Any
 ) -> None:
-    login(client, blinded_statistician)
-    enrolled = helpers.enrolled(trial)
-    assert client.get(reverse("admin:participants_participant_screen", args=[trial.slug])).status_code == 403
-    assert client.post(reverse("admin:participants_participant_screen", args=[trial.slug]), {}).status_code == 403
-    for view in ENROLLING_VIEWS:
-        assert client.get(url(view, enrolled)).status_code == 403, view
-        assert client.post(url(view, enrolled), {"reason": "x"}).status_code == 403, view
+    """Screening, consent, enrollment, randomization and the end of participation moved to the workspace
+    (tests/workspace/test_enrollment_forms.py); the register links there and does nothing itself."""
+    login(client, investigator)
+    enrolled = helpers.ready_to_randomize(trial)
+    for view in [*ENROLLING_VIEWS, "screen"]:
+        with pytest.raises(NoReverseMatch):
+            reverse(f"admin:participants_participant_{view}", args=[enrolled.pk])
+    base = reverse("admin:participants_participant_changelist")
+    for path in [f"{base}screen/{trial.slug}/", *(f"{base}{enrolled.pk}/{view}/" for view in ENROLLING_VIEWS)]:
+        assert client.get(path).status_code != 200, path
+        assert client.post(path, {"reason": "x"}).status_code != 200, path
+    enrolled.refresh_from_db()
+    assert enrolled.status == "enrolled"
     assert not Allocation.objects.exists()
+    detail = client.get(url("change", enrolled)).content.decode()
+    assert f'href="/workspace/{trial.slug}/participants/{enrolled.pk}/"' in detail
 
 
 def test_a_blinded_statistician_sees_arms_only_as_letters(
@@ -109,10 +117,6 @@ def test_an_outsider_sees_nothing_of_another_trial(
     listing = client.get(changelist("participants_participant"))
     assert [p.pk for p in listing.context["cl"].result_list] == [own.pk]
     assert client.get(url("change", participant)).status_code == 404
-    for view in ENROLLING_VIEWS:
-        assert client.get(url(view, participant)).status_code == 404, view
-        assert client.post(url(view, participant), {"reason": "x"}).status_code == 404, view
-    assert client.get(reverse("admin:participants_participant_screen", args=[trial.slug])).status_code == 404
 
     trials = client.get(changelist("trial_trial"))
     assert [t.pk for t in trials.context["cl"].result_list] == [other_trial.pk]
@@ -135,15 +139,13 @@ def test_the_coordinators_pages_never_show_the_block_sizes(
     client: Client, trial: Trial, coordinator: Any, randomized_pair: list[Participant]
 ) -> None:
     login(client, coordinator)
-    participant = helpers.enrolled(trial)
     pages = [
         client.get(reverse("admin:trial_trial_change", args=[trial.pk])),
         client.get(changelist("trial_trial")),
         client.get(changelist("participants_participant")),
         client.get(url("change", randomized_pair[0])),
         client.get(changelist("participants_allocation")),
-        client.post(url("randomize", participant)),
-    ]
+    ]  # the randomization pages are the workspace's: tests/workspace/test_enrollment_forms.py
     for page in pages:
         assert page.status_code == 200
         # (The method's name, "permuted blocks (random block sizes)", says nothing about the sizes.)
@@ -173,7 +175,7 @@ def test_a_superuser_sees_every_trial_but_enrolls_only_with_an_enrolling_role(
     login(client, root)
     trials = client.get(changelist("trial_trial"))
     assert {t.pk for t in trials.context["cl"].result_list} == {trial.pk, other_trial.pk}
-    assert client.get(reverse("admin:participants_participant_screen", args=[trial.slug])).status_code == 403
+    assert client.get(f"/workspace/{trial.slug}/screen/").status_code == 404  # no role: not a member
 
 
 def test_the_audit_trail_is_for_roles_that_may_read_it(

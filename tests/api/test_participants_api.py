@@ -145,6 +145,8 @@ def test_in_a_masked_trial_staff_see_an_arm_only_after_emergency_unblinding(api,
         ("screenings/", {"answers": {**helpers.answers(), "condition": "OCD"}}, "answers.condition"),
         ("screenings/", {"site": "moon", "answers": helpers.answers()}, "site"),
         ("screenings/", {}, "answers"),
+        # A blank PHQ-9 for an MDD screen: asked for, not recorded as "PHQ-9 below 10".
+        ("screenings/", {"answers": helpers.answers(phq9_total=None)}, "answers.phq9_total"),
     ],
 )
 def test_bad_screening_input_gets_a_400_naming_the_field(api, coordinator, trial, path, body, field):

@@ -152,3 +152,69 @@ def test_contact_updates_are_audited_without_the_values(trial, coordinator):
     event = AuditEvent.objects.get(action="participant.contact_update")
     assert list(event.changes) == ["email"]
     assert "new@example.org" not in str(event.changes)
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "stored"),
+    [
+        ("603-555-0100", "US", "+16035550100"),
+        ("(603) 555-0100", "US", "+16035550100"),
+        ("+44 20 7946 0958", "US", "+442079460958"),
+        ("020 7946 0958", "GB", "+442079460958"),
+        ("+1 603 555 0100", None, "+16035550100"),
+    ],
+)
+def test_phone_numbers_are_stored_in_e164_read_in_the_sites_country(raw, region, stored):
+    assert ContactInput(full_name="Jamie Doe", phone=raw).cleaned(region=region).phone == stored
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "says"),
+    [
+        ("603-555-0100", None, "country code"),  # a site without a country: + is required
+        ("call me", "US", "not a valid phone number"),
+        ("123", "US", "not a valid phone number"),
+        ("603-555-0100 ext 3", "US", "extension"),
+    ],
+)
+def test_phone_numbers_that_cannot_be_read_are_refused_naming_the_field(raw, region, says):
+    with pytest.raises(DomainError, match=says) as caught:
+        ContactInput(full_name="Jamie Doe", phone=raw).cleaned(region=region)
+    assert caught.value.field == "contact.phone"
+
+
+def test_enrollment_reads_a_local_number_in_the_sites_country(trial):
+    participant = helpers.consented(trial)  # the reference trial's one site is in the US
+    contact = ContactInput(full_name="Jamie Doe", phone="603-555-0100", timezone="America/New_York")
+    participant_enroll(participant=participant, contact=contact, by=None)
+    assert ContactDetails.objects.get(participant=participant).phone == "+16035550100"
+
+
+def test_consent_cannot_be_signed_before_the_screening(trial):
+    participant = helpers.eligible(trial)
+    early = participant.screened_at - timedelta(hours=1)
+    with pytest.raises(DomainError, match="before the screening") as caught:
+        participant_consent(participant=participant, signed_name="Jamie Doe", signed_at=early, by=None)
+    assert caught.value.field == "signed_at"
+    assert not Consent.objects.exists()
+
+
+def test_the_migration_rewrites_stored_numbers_in_e164_and_keeps_what_it_cannot_read(trial):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("participants.migrations.0009_contact_phones_e164")
+    stored = {}
+    for raw in ("6035550100", "+16035550100", "+44 20 7946 0958", "0000000"):
+        participant = helpers.enrolled(trial)
+        ContactDetails.objects.filter(participant=participant).update(phone=raw)
+        stored[raw] = participant
+    migration.to_e164(apps, None)
+    phones = {raw: ContactDetails.objects.get(participant=p).phone for raw, p in stored.items()}
+    assert phones == {
+        "6035550100": "+16035550100",  # read in the site's country (US)
+        "+16035550100": "+16035550100",
+        "+44 20 7946 0958": "+442079460958",
+        "0000000": "0000000",  # not a number: kept as it was
+    }

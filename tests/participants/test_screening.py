@@ -84,3 +84,22 @@ def test_it_audits_the_screening(trial, coordinator):
     assert event.actor == coordinator
     assert event.trial == trial
     assert event.changes["status"] == [None, "eligible"]
+
+
+def test_it_asks_for_a_value_a_rule_needs_instead_of_recording_the_rule_failed(trial):
+    """PHQ-9 is optional (a GAD screen has none), but the MDD severity rule reads it: left blank for an MDD
+    screen it is required, named, and nothing is recorded."""
+    answers = helpers.answers("MDD")
+    del answers["phq9_total"]
+    with pytest.raises(ScreeningInvalid) as caught:
+        participant_screen(trial=trial, answers=answers, by=None)
+    assert set(caught.value.errors) == {"answers.phq9_total"}
+    assert "required to decide eligibility" in caught.value.errors["answers.phq9_total"]
+    assert "rule 'mdd_severity' reads it when condition is MDD" in caught.value.errors["answers.phq9_total"]
+    assert not Participant.objects.exists()
+
+
+def test_a_rule_that_does_not_apply_needs_no_value(trial):
+    participant = participant_screen(trial=trial, answers=helpers.answers("GAD"), by=None)
+    assert "phq9_total" not in participant.screening_answers
+    assert participant.status == Status.ELIGIBLE

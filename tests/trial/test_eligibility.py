@@ -15,6 +15,7 @@ from trial.eligibility import (
     ScreeningError,
     clean_answers,
     evaluate,
+    missing_for_rules,
     validate_rule,
 )
 
@@ -160,7 +161,22 @@ def test_a_conditional_rule_applies_only_to_its_group() -> None:
 
 
 def test_a_missing_answer_fails_a_rule_that_applies() -> None:
+    """The engine's last line of defence; the screening service asks for the value first
+    (missing_for_rules), so this never becomes a recorded outcome."""
     assert evaluate(RULES, answers(phq9_total=...)) == [Failure("mdd_severity", "PHQ-9 below 10")]
+
+
+def test_a_value_a_rule_needs_is_named_as_missing_only_where_the_rule_applies() -> None:
+    assert missing_for_rules(RULES, answers()) == {}
+    assert set(missing_for_rules(RULES, answers(phq9_total=...))) == {"phq9_total"}
+    assert (
+        "rule 'mdd_severity' reads it when condition is MDD"
+        in missing_for_rules(RULES, answers(phq9_total=...))["phq9_total"]
+    )
+    assert missing_for_rules(RULES, answers(condition="CHR-FED", phq9_total=...)) == {}  # no rule reads it
+    assert set(missing_for_rules(RULES, answers(condition="GAD", phq9_total=...))) == {"gadq4_score"}
+    # The field that decides whether a rule applies is needed too, and so is an unconditional rule's field.
+    assert set(missing_for_rules(RULES, answers(condition=..., age=...))) == {"condition", "age"}
 
 
 OPERATOR_CASES = [

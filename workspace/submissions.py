@@ -1,0 +1,37 @@
+"""Carrying out a workspace form once: a repeated submission (double click, back and resubmit, reload of
+a POST) is recognised by the form's one-time key and sent to the page the first one produced."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from workspace.models import FormSubmission
+
+
+@dataclass(frozen=True)
+class Outcome:
+    url: str  # where to go next
+    replayed: bool  # True: this key was carried out before; nothing was done now
+
+
+def carry_out_once(*, user: Any, form: str, key: uuid.UUID, act: Callable[[], str]) -> Outcome:
+    """Run ``act`` (the service call; it returns the URL of its result) unless this user already carried
+    out the submission ``key``. The key is written in the act's transaction: an act that raises leaves
+    no key behind, and of two concurrent submissions of one key the second waits and then finds the
+    first's."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                submission = FormSubmission.objects.create(key=key, user=user, form=form)
+        except IntegrityError:
+            previous = FormSubmission.objects.get(key=key, user=user)
+            return Outcome(url=previous.result_url, replayed=True)
+        url = act()
+        submission.result_url = url
+        submission.save(update_fields=["result_url"])
+        return Outcome(url=url, replayed=False)
