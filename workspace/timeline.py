@@ -243,7 +243,9 @@ def story_of(desk: Desk, p: Participant) -> Story:
         words = FLAG_WORDS.get(alert.flag, alert.flag.replace("_", " ").capitalize())
         entries.append(Entry(alert.raised_at, "alert", f"Safety alert: {words}", item=alert))
     entries += [Entry(u.at, "unblinding", "Emergency unblinding", item=u) for u in p.unblindings.all()]
-    entries.sort(key=lambda e: (e.at is None, e.at or now))
+    # Times entered by hand (a consent's signature) have minutes only: within a minute, the story's own order.
+    rank = {"screening": 0, "consent": 1, "status": 2, "randomization": 2, "visit": 3, "message": 4}
+    entries.sort(key=lambda e: (e.at is None, (e.at or now).replace(second=0, microsecond=0), rank.get(e.kind, 5)))
     engagement = engagement_summary(p) if visible and allocation is not None else None
     consent_due = None
     if p.status in (*ACTIVE, Status.CONSENTED):
