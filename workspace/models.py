@@ -15,7 +15,7 @@ class FormSubmission(models.Model):
     again.
     """
 
-    key = models.UUIDField()
+    key = models.CharField(max_length=64)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     form = models.CharField(max_length=40)
     result_url = models.CharField(max_length=300, blank=True)

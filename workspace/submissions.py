@@ -3,13 +3,13 @@ a POST) is recognised by the form's one-time key and sent to the page the first 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from trial.errors import DomainError
 from workspace.models import FormSubmission
 
 
@@ -19,11 +19,21 @@ class Outcome:
     replayed: bool  # True: this key was carried out before; nothing was done now
 
 
-def carry_out_once(*, user: Any, form: str, key: uuid.UUID, act: Callable[[], str]) -> Outcome:
+class StaleForm(DomainError):
+    """A form posted without its one-time key (or with a mangled one)."""
+
+    def __init__(self) -> None:
+        super().__init__("This form is out of date: reload the page and send it again.", code="stale_form")
+
+
+def carry_out_once(*, user: Any, form: str, key: object, act: Callable[[], str]) -> Outcome:
     """Run ``act`` (the service call; it returns the URL of its result) unless this user already carried
     out the submission ``key``. The key is written in the act's transaction: an act that raises leaves
     no key behind, and of two concurrent submissions of one key the second waits and then finds the
-    first's."""
+    first's. Every workspace form that records something goes through here."""
+    key = str(key or "")
+    if not key or len(key) > 64:
+        raise StaleForm()
     with transaction.atomic():
         try:
             with transaction.atomic():

@@ -3,6 +3,8 @@ own) and follow up events; a repeated submission records one event; nobody else 
 
 from __future__ import annotations
 
+import uuid
+
 import re
 from datetime import timedelta
 from typing import Any
@@ -36,6 +38,7 @@ def _post_data(study_id: str, **overrides: Any) -> dict[str, Any]:
         "outcome": "recovering",
         "action_taken": "",
         "resolved_date": "",
+        "once": uuid.uuid4().hex,  # the form's one-time key: a new form each time
     }
     return {**data, **overrides}
 

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
             name='FormSubmission',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.UUIDField()),
+                ('key', models.CharField(max_length=64)),
                 ('form', models.CharField(max_length=40)),
                 ('result_url', models.CharField(blank=True, max_length=300)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),

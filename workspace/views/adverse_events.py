@@ -19,7 +19,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 
 from participants.models import (
     AdverseEvent,
@@ -35,8 +35,7 @@ from trial import clock
 from trial.access import Capability
 from trial.errors import DomainError
 from workspace.access import Desk, trial_page
-
-ONCE_KEY = "workspace_ae_once"
+from workspace.submissions import carry_out_once
 
 
 class AdverseEventForm(forms.Form):
@@ -84,7 +83,11 @@ class NewAdverseEventForm(AdverseEventForm):
     study_id = forms.CharField(
         label="Participant (study ID)", max_length=32, error_messages={"required": "Give the participant's study ID."}
     )
-    once = forms.CharField(widget=forms.HiddenInput, required=False)
+    once = forms.CharField(
+        widget=forms.HiddenInput,
+        max_length=64,
+        error_messages={"required": "This form is out of date: reload the page and send it again."},
+    )
 
     field_order = ["study_id", "description", "onset_date", "severity", "seriousness", "relatedness",
                    "action_taken", "outcome", "resolved_date"]  # fmt: skip
@@ -154,11 +157,6 @@ def event_new(request: HttpRequest, desk: Desk) -> HttpResponse:
     alert = _alert_for(desk, request.POST.get("alert") if request.method == "POST" else request.GET.get("alert"))
     if request.method == "POST":
         form = NewAdverseEventForm(request.POST)
-        done: dict[str, int] = request.session.get(ONCE_KEY, {})
-        once = request.POST.get("once", "")
-        if once and once in done:  # the same form sent twice: recorded once
-            messages.info(request, "This adverse event was already recorded.")
-            return redirect("workspace:adverse-event", slug=desk.trial.slug, ae_id=done[once])
         if form.is_valid():
             participant = Participant.objects.filter(
                 trial=desk.trial, study_id=form.cleaned_data["study_id"].strip()
@@ -170,19 +168,28 @@ def event_new(request: HttpRequest, desk: Desk) -> HttpResponse:
                 messages.info(request, "This adverse event was already recorded.")
                 return redirect("workspace:adverse-event", slug=desk.trial.slug, ae_id=same.pk)
             else:
-                try:
+                recorded: list[AdverseEvent] = []
+
+                def act() -> str:
                     event = adverse_event_record(
                         participant=participant, by=request.user, alert=alert, **_service_fields(form.cleaned_data)
+                    )
+                    recorded.append(event)
+                    return reverse("workspace:adverse-event", args=[desk.trial.slug, event.pk])
+
+                try:
+                    outcome = carry_out_once(
+                        user=request.user, form="adverse-event", key=form.cleaned_data["once"], act=act
                     )
                 except DomainError as exc:
                     _apply(form, exc)
                 else:
-                    if once:
-                        done[once] = event.pk
-                        request.session[ONCE_KEY] = dict(list(done.items())[-20:])
-                    note = " The investigators are being notified." if event.serious else ""
-                    messages.success(request, f"Adverse event recorded.{note}")
-                    return redirect("workspace:adverse-event", slug=desk.trial.slug, ae_id=event.pk)
+                    if outcome.replayed:  # the same form sent twice: recorded once
+                        messages.info(request, "This adverse event was already recorded.")
+                    else:
+                        note = " The investigators are being notified." if recorded[0].serious else ""
+                        messages.success(request, f"Adverse event recorded.{note}")
+                    return redirect(outcome.url)
         status = 400
     else:
         initial: dict[str, Any] = {"once": secrets.token_urlsafe(16)}

@@ -8,12 +8,12 @@ key: the same form sent twice (a double click, a resent POST) is recognised and 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from django import forms
 from django.contrib import messages
-from django.core.cache import cache
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path
@@ -34,10 +34,8 @@ from participants.services import (
 from trial.access import ArmView, Capability
 from trial.errors import DomainError
 from workspace.access import Desk, trial_page
+from workspace.submissions import carry_out_once
 from workspace.timeline import Story, participant_for_page, story_of
-
-ONCE_SECONDS = 24 * 3600
-
 
 # --- One-time form keys ---------------------------------------------------------------------------------
 
@@ -46,14 +44,15 @@ def new_once() -> str:
     return secrets.token_urlsafe(16)
 
 
-def claim_once(request: HttpRequest, key: str) -> bool:
-    """Whether this form's key is used for the first time (atomic: of two requests racing, one wins)."""
-    return bool(key) and len(key) <= 64 and cache.add(f"workspace:once:{request.user.pk}:{key}", 1, ONCE_SECONDS)
+def once(request: HttpRequest, form: str, key: str, back: str, act: Callable[[], object]) -> bool:
+    """Carry out ``act`` once for this form's key (workspace.submissions): False when the same form was
+    sent before and nothing was done now. A refusal (DomainError) leaves the key unused."""
 
+    def run() -> str:
+        act()
+        return back
 
-def release_once(request: HttpRequest, key: str) -> None:
-    """A refused action recorded nothing: the same form may be sent again once corrected."""
-    cache.delete(f"workspace:once:{request.user.pk}:{key}")
+    return not carry_out_once(user=request.user, form=form, key=key, act=run).replayed
 
 
 def _already_done(request: HttpRequest, back: str) -> HttpResponse:
@@ -129,12 +128,14 @@ def _send_invitation(request: HttpRequest, desk: Desk, pk: int, visit_id: UUID, 
         name, state = visit.assessment.visit.name, visit.status_label.lower()
         messages.error(request, f"Nothing was sent: {name} is {state}; there is nothing to invite to.")
         return HttpResponseRedirect(back)
-    if not claim_once(request, key):
-        return _already_done(request, back)
-    try:
+
+    def act() -> None:
         invitation_resend(assessment=visit.assessment, key=key, by=request.user, revoke=revoke)
+
+    try:
+        if not once(request, "invitation", key, back, act):
+            return _already_done(request, back)
     except DomainError as refused:
-        release_once(request, key)
         messages.error(request, f"Nothing was sent: {refused.message}")
         return HttpResponseRedirect(back)
     name = visit.assessment.visit.name
@@ -239,9 +240,8 @@ def enter_answers(request: HttpRequest, desk: Desk, pk: int, visit: UUID, code: 
             errors=_form_errors(note, questionnaire), status=400,
         )  # fmt: skip
     key = note.cleaned_data["once"]
-    if not claim_once(request, key):
-        return _already_done(request, back)
-    try:
+
+    def act() -> None:
         response_enter_for_participant(
             assessment=shown.assessment,
             instrument_code=code,
@@ -249,8 +249,11 @@ def enter_answers(request: HttpRequest, desk: Desk, pk: int, visit: UUID, code: 
             note=note.cleaned_data["note"],
             by=request.user,
         )
+
+    try:
+        if not once(request, "paper-entry", key, back, act):
+            return _already_done(request, back)
     except DomainError as refused:
-        release_once(request, key)
         return _answers_page(
             request, desk, story, title=title, instrument_code=code, questionnaire=questionnaire, extra=note,
             errors=[f"Nothing was recorded: {refused.message}"], status=400,
@@ -299,19 +302,21 @@ def correct_answers(request: HttpRequest, desk: Desk, pk: int, response: UUID) -
             extra=reason, errors=_form_errors(reason, questionnaire), status=400,
         )  # fmt: skip
     key = reason.cleaned_data["once"]
-    if not claim_once(request, key):
-        return _already_done(request, back)
-    try:
-        corrected = response_correct(
+
+    def act() -> None:
+        response_correct(
             response=current, answers=questionnaire.answers(), reason=reason.cleaned_data["reason"], by=request.user
         )
+
+    try:
+        if not once(request, "correction", key, back, act):
+            return _already_done(request, back)
     except DomainError as refused:
-        release_once(request, key)
         return _answers_page(
             request, desk, story, title=title, instrument_code=current.instrument_code, questionnaire=questionnaire,
             extra=reason, errors=[f"Nothing was recorded: {refused.message}"], status=400,
         )  # fmt: skip
-    messages.success(request, f"{instrument.short_name} corrected: version {corrected.version} is now current.")
+    messages.success(request, f"{instrument.short_name} corrected: version {current.version + 1} is now current.")
     return HttpResponseRedirect(back)
 
 
@@ -374,10 +379,9 @@ def follow_up(request: HttpRequest, desk: Desk, pk: int, step: str) -> HttpRespo
             errors=_form_errors(form),
         )  # fmt: skip
     key = form.cleaned_data["once"]
-    if not claim_once(request, key):
-        return _already_done(request, _page_of(desk, pk))
     p, reason, by = story.participant, form.cleaned_data["reason"], request.user
-    try:
+
+    def act() -> None:
         if step == "withdraw":
             participant_withdraw(participant=p, reason=reason, by=by)
         elif step == "lost":
@@ -386,8 +390,11 @@ def follow_up(request: HttpRequest, desk: Desk, pk: int, step: str) -> HttpRespo
             participant_return(participant=p, reason=reason, by=by)
         else:
             participant_complete(participant=p, by=by)
+
+    try:
+        if not once(request, "follow-up", key, _page_of(desk, pk), act):
+            return _already_done(request, _page_of(desk, pk))
     except DomainError as refused:
-        release_once(request, key)
         return _action_page(
             request, desk, story, title=title, form=form, action=action, note=note, status=400,
             errors=[f"Nothing was recorded: {refused.message}"],
@@ -438,12 +445,14 @@ def unblind(request: HttpRequest, desk: Desk, pk: int) -> HttpResponse:
             request, desk, story, title=title, form=form, action=action, note=note, status=400, errors=errors
         )
     key = form.cleaned_data["once"]
-    if not claim_once(request, key):
-        return _already_done(request, _page_of(desk, pk))
-    try:
+
+    def act() -> None:
         participant_unblind(participant=story.participant, reason=form.cleaned_data["reason"], by=request.user)
+
+    try:
+        if not once(request, "unblind", key, _page_of(desk, pk), act):
+            return _already_done(request, _page_of(desk, pk))
     except DomainError as refused:
-        release_once(request, key)
         return _action_page(
             request, desk, story, title=title, form=form, action=action, note=note, status=400,
             errors=[f"Nothing was recorded: {refused.message}"],
