@@ -133,6 +133,17 @@ def fits_width(page: Page) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
 
 
+def too_wide(page: Page) -> list[str]:
+    """The elements that stick out past the right edge (for a failure's message)."""
+    return list(
+        page.evaluate(
+            """[...document.querySelectorAll('body *')]
+              .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+              .slice(0, 6).map(e => `${e.tagName}.${e.className} ${Math.round(e.getBoundingClientRect().right)}px`)"""
+        )
+    )
+
+
 def screenshot(page: Page, name: str) -> None:
     directory = os.environ.get("SCREENSHOT_DIR")
     if directory:

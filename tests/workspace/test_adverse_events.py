@@ -3,9 +3,8 @@ own) and follow up events; a repeated submission records one event; nobody else 
 
 from __future__ import annotations
 
-import uuid
-
 import re
+import uuid
 from datetime import timedelta
 from typing import Any
 
