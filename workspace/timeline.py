@@ -33,9 +33,10 @@ from participants.models import (
     Participant,
     Status,
 )
-from participants.selectors import consent_required_document
+from participants.selectors import adverse_events_for, consent_required_document
 from participants.services.chatbot import EngagementSummary, engagement_summary
 from trial import clock
+from trial.access import Capability
 from trial.models import ConsentDocument
 from trial.models.protocol import VisitAnchor
 from workspace.access import Desk
@@ -243,6 +244,13 @@ def story_of(desk: Desk, p: Participant) -> Story:
         words = FLAG_WORDS.get(alert.flag, alert.flag.replace("_", " ").capitalize())
         entries.append(Entry(alert.raised_at, "alert", f"Safety alert: {words}", item=alert))
     entries += [Entry(u.at, "unblinding", "Emergency unblinding", item=u) for u in p.unblindings.all()]
+    if desk.can(Capability.HANDLE_SAFETY):
+        # Only to the roles that handle safety, as on the adverse event pages: a description or its
+        # relatedness may tell the arm (docs/safety.md).
+        entries += [
+            Entry(ae.recorded_at, "adverse_event", "Serious adverse event" if ae.serious else "Adverse event", item=ae)
+            for ae in adverse_events_for(p)
+        ]
     # Times entered by hand (a consent's signature) have minutes only: within a minute, the story's own order.
     rank = {"screening": 0, "consent": 1, "status": 2, "randomization": 2, "visit": 3, "message": 4}
     entries.sort(key=lambda e: (e.at is None, (e.at or now).replace(second=0, microsecond=0), rank.get(e.kind, 5)))

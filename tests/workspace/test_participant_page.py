@@ -276,3 +276,18 @@ def test_a_masked_reader_costs_the_same_queries_for_both_arms(web, masked):
     client = web(readers[Role.COORDINATOR])
     page(client, trial, pair["waitlist"])
     assert _queries(client, trial, pair["chatbot"]) == _queries(client, trial, pair["waitlist"])
+
+
+def test_adverse_events_show_on_the_page_to_the_roles_that_handle_safety_only(web, trial, coordinator, clinician):
+    from datetime import date
+
+    from participants.services.adverse_events import adverse_event_record
+
+    person = helpers.randomized(trial)
+    event = adverse_event_record(
+        participant=person, by=clinician, description="Worse sleep", onset_date=date(2026, 11, 30),
+        severity="moderate", relatedness="unlikely", outcome="recovering",
+    )  # fmt: skip
+    seen = page(web(clinician), trial, person)
+    assert f"/adverse-events/{event.pk}/" in seen and "Moderate, onset Nov 30, 2026" in seen
+    assert f"/adverse-events/{event.pk}/" not in page(web(coordinator), trial, person)
