@@ -380,6 +380,7 @@ CELERY_BEAT_SCHEDULE = {
     "escalate-safety-alerts": {"task": "participants.tasks.escalate_safety_alerts", "schedule": 60.0},
     "deliver-outbox": {"task": "participants.tasks.deliver_outbox", "schedule": 60.0},
     "resume-jobs": {"task": "analysis.tasks.resume_jobs", "schedule": 300.0},
+    "forget-form-submissions": {"task": "workspace.tasks.forget_form_submissions", "schedule": 3600.0},
 }
 
 # Export and report files built by background jobs: where they are kept, for how long, and after how

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from trial import clock
+
 
 class FormSubmission(models.Model):
     """One carried-out submission of a workspace form, by its one-time key (a hidden field of the form).
@@ -19,10 +21,11 @@ class FormSubmission(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     form = models.CharField(max_length=40)
     result_url = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="workspace_submission_once")]
+        indexes = [models.Index(fields=["created_at"], name="workspace_submission_age")]
 
     def __str__(self) -> str:
         return f"{self.form} {self.key}"

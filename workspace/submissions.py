@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from trial import clock
 from trial.errors import DomainError
 from workspace.models import FormSubmission
 
@@ -45,3 +47,15 @@ def carry_out_once(*, user: Any, form: str, key: object, act: Callable[[], str])
         submission.result_url = url
         submission.save(update_fields=["result_url"])
         return Outcome(url=url, replayed=False)
+
+
+# A repeated submission comes within seconds (a double click) or hours (back and resubmit the next
+# morning); a week is ample, and the table stays the size of a week's forms.
+KEEP = timedelta(days=7)
+
+
+def submissions_forget(*, now: datetime | None = None) -> int:
+    """Forget carried-out submissions older than KEEP (Celery beat, hourly). Returns how many."""
+    cutoff = (now or clock.now()) - KEEP
+    deleted, _ = FormSubmission.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

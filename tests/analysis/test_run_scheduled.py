@@ -37,6 +37,7 @@ def test_every_scheduled_job_runs_visits_open_and_ignored_alerts_escalate(trial,
     out = capsys.readouterr().out
     assert [line.split(":")[0] for line in out.splitlines()] == [
         "sweep-assessments", "escalate-safety-alerts", "deliver-outbox", "resume-jobs",
+        "forget-form-submissions",
     ]  # fmt: skip
     week4.refresh_from_db()
     assert week4.status == AssessmentStatus.OPEN
