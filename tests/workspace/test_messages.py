@@ -380,3 +380,15 @@ def test_a_reader_who_sees_arms_sees_every_reminder(
     chatbot = sum(p.allocation.arm.code == "chatbot" for p in people)
     assert f"{chatbot} message" in log(web(admin), trial, f"?kind={REMINDER_KIND}")
     assert f"{len(people) + chatbot} messages" in log(web(admin), trial, f"?kind={ALERT_KIND}")
+
+
+def test_pages_keep_the_filters(web: Any, trial: Any, coordinator: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from assessments.services.scheduling import INVITATION_KIND
+    from workspace.views import messages as view
+
+    monkeypatch.setattr(view, "PAGE_SIZE", 2)
+    for _ in range(5):
+        helpers.enrolled(trial)
+    first = log(web(coordinator), trial, f"?kind={INVITATION_KIND}&channel=email")
+    assert "Page 1 of 3" in first
+    assert f'href="?kind={INVITATION_KIND}&amp;channel=email&amp;page=2"' in first
