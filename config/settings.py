@@ -129,7 +129,6 @@ INSTALLED_APPS = [
     "csp",
     "mozilla_django_oidc",
     "django_htmx",
-    "phonenumber_field",
     "trial",
     "participants",
     "assessments",
