@@ -23,7 +23,6 @@ from assessments.selectors import hidden_visits, shown_status
 from participants.models import (
     AlertStatus,
     MessageStatus,
-    OutboxMessage,
     Participant,
     SafetyAlert,
     Status,
@@ -32,6 +31,7 @@ from participants.models import (
 from trial.access import ArmView, Capability
 from trial.models import Arm, FactorLevel, Site, VisitDefinition
 from workspace.access import Desk
+from workspace.message_log import messages_visible
 
 # --- Shared ---------------------------------------------------------------------------------------------
 
@@ -289,10 +289,15 @@ class MessageFigures:
 
 
 def failing_messages(desk: Desk) -> MessageFigures:
-    """Messages to the trial's participants that failed for good, or failed and wait for another try."""
-    figures = OutboxMessage.objects.filter(participant__trial=desk.trial).aggregate(
-        failed=Count("id", filter=Q(status=MessageStatus.FAILED)),
-        retrying=Count("id", filter=Q(status=MessageStatus.PENDING, attempts__gt=0)),
+    """Messages to the trial's participants that failed for good, or failed and wait for another try, as
+    the message log shows them to this reader (no count that follows one arm's reminders)."""
+    figures = (
+        messages_visible(desk)
+        .filter(participant__isnull=False)
+        .aggregate(
+            failed=Count("id", filter=Q(status=MessageStatus.FAILED)),
+            retrying=Count("id", filter=Q(status=MessageStatus.PENDING, attempts__gt=0)),
+        )
     )
     return MessageFigures(**figures)
 

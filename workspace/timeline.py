@@ -22,7 +22,6 @@ from django.db.models import Prefetch, QuerySet
 from assessments.blinding import ArmSpecific, arm_specific
 from assessments.instruments import UnknownInstrumentError, get_instrument
 from assessments.models import AssessmentStatus, Response, ScheduledAssessment
-from assessments.services.scheduling import INVITATION_KIND, REMINDER_KIND
 from participants.api import arm_visible
 from participants.models import (
     AlertSource,
@@ -40,12 +39,9 @@ from trial.access import Capability
 from trial.models import ConsentDocument
 from trial.models.protocol import VisitAnchor
 from workspace.access import Desk
+from workspace.message_log import kind_in_words, messages_about
 
 ACTIVE = (Status.ENROLLED, Status.RANDOMIZED, Status.LOST_TO_FOLLOW_UP)
-MESSAGE_KINDS = {
-    INVITATION_KIND: "Questionnaire invitation",
-    REMINDER_KIND: "Questionnaire reminder",
-}
 MESSAGE_STATES: dict[str, str] = {
     MessageStatus.PENDING: "queued",
     MessageStatus.SENDING: "queued",
@@ -79,7 +75,6 @@ def participant_for_page(desk: Desk, pk: int) -> QuerySet[Participant]:
                 "assessments__responses",
                 queryset=Response.objects.select_related("submitted_by").order_by("instrument_code", "version"),
             ),
-            Prefetch("messages", queryset=OutboxMessage.objects.order_by("created_at", "id")),
             "safety_alerts",
         )
     )
@@ -187,25 +182,15 @@ class Message:
     state: str  # queued, sent, failed, cancelled
 
 
-def _messages(p: Participant, visits: list[Visit], specific: ArmSpecific | None) -> list[Message]:
+def _messages(desk: Desk, p: Participant, visits: list[Visit]) -> list[Message]:
+    """The participant's messages as the message log shows them to this reader (workspace.message_log: one
+    rule for what a reader who must not know the arm may see), oldest first."""
     by_id = {v.assessment.pk: v for v in visits}
     shown = []
-    for m in p.messages.all():
-        if specific is not None and m.kind not in MESSAGE_KINDS:
-            continue  # a kind this page does not know could be one arm's (reader who must not know the arm)
+    for m in messages_about(desk, p).order_by("created_at", "id"):
         about = m.context.get("assessment") if isinstance(m.context, dict) else None
-        if about is not None and specific is not None:
-            visit = by_id.get(about)
-            if visit is None:
-                continue
-            if (
-                visit.assessment.visit_id in specific.visits
-                and visit.completed_at is not None
-                and m.created_at > visit.completed_at
-            ):
-                continue
-        label = MESSAGE_KINDS.get(m.kind, m.kind.replace("_", " ").capitalize())
-        shown.append(Message(m, by_id.get(about) if about is not None else None, label, MESSAGE_STATES[m.status]))
+        visit = by_id.get(about) if about is not None else None
+        shown.append(Message(m, visit, kind_in_words(m.kind), MESSAGE_STATES[m.status]))
     return shown
 
 
@@ -237,7 +222,7 @@ def story_of(desk: Desk, p: Participant) -> Story:
             continue  # the screening entry says it
         entries.append(Entry(change.at, "status", Status(change.to_status).label, item=change))
     entries += [Entry(v.assessment.opens_at, "visit", v.assessment.visit.name, item=v) for v in visits]
-    entries += [Entry(m.message.created_at, "message", m.kind_label, item=m) for m in _messages(p, visits, specific)]
+    entries += [Entry(m.message.created_at, "message", m.kind_label, item=m) for m in _messages(desk, p, visits)]
     for alert in p.safety_alerts.all():
         if alert.source == AlertSource.CHATBOT and not visible:
             continue  # only one arm talks to the chatbot

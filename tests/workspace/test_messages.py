@@ -392,3 +392,24 @@ def test_pages_keep_the_filters(web: Any, trial: Any, coordinator: Any, monkeypa
     first = log(web(coordinator), trial, f"?kind={INVITATION_KIND}&channel=email")
     assert "Page 1 of 3" in first
     assert f'href="?kind={INVITATION_KIND}&amp;channel=email&amp;page=2"' in first
+
+
+def test_the_dashboard_counts_failing_messages_as_the_log_shows_them(
+    web: Any, masked_trial_with_reminders: tuple[Any, list[Participant], list[Any]], django_user_model: Any
+) -> None:
+    """A failed reminder only the chatbot arm gets is not counted for a reader who must not know arms."""
+    trial, _people, readers = masked_trial_with_reminders
+    admin = django_user_model.objects.create_user("adam")
+    helpers.grant(trial, admin, Role.ADMINISTRATOR)
+    OutboxMessage.objects.filter(participant__trial=trial, kind=REMINDER_KIND).update(
+        status=MessageStatus.FAILED, last_error="Mailbox full"
+    )
+    failed = OutboxMessage.objects.filter(participant__trial=trial, status=MessageStatus.FAILED).count()
+    assert failed > 0
+
+    def shown(user: Any) -> str:
+        page = web(user).get(f"/workspace/{trial.slug}/").content.decode()
+        return page
+
+    assert "No failing messages" in shown(readers[0]) and "No failing messages" in shown(readers[1])
+    assert "No failing messages" not in shown(admin)
