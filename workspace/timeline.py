@@ -39,6 +39,7 @@ from trial.access import Capability
 from trial.models import ConsentDocument
 from trial.models.protocol import VisitAnchor
 from workspace.access import Desk
+from workspace.alert_text import describe
 from workspace.message_log import kind_in_words, messages_about
 
 ACTIVE = (Status.ENROLLED, Status.RANDOMIZED, Status.LOST_TO_FOLLOW_UP)
@@ -48,12 +49,6 @@ MESSAGE_STATES: dict[str, str] = {
     MessageStatus.SENT: "sent",
     MessageStatus.FAILED: "failed",
     MessageStatus.CANCELLED: "cancelled",
-}
-FLAG_WORDS = {
-    "suicidal_ideation": "Thoughts of self-harm (PHQ-9 item 9)",
-    "suicidal_ideation_severe": "Thoughts of self-harm nearly every day (PHQ-9 item 9)",
-    "safety_item_missing": "PHQ-9 item 9 left unanswered",
-    "crisis_language": "Crisis language in a chatbot conversation",
 }
 
 
@@ -226,7 +221,7 @@ def story_of(desk: Desk, p: Participant) -> Story:
     for alert in p.safety_alerts.all():
         if alert.source == AlertSource.CHATBOT and not visible:
             continue  # only one arm talks to the chatbot
-        words = FLAG_WORDS.get(alert.flag, alert.flag.replace("_", " ").capitalize())
+        words = describe(alert, {v.assessment.visit.code: v.assessment.visit.name for v in visits})
         entries.append(Entry(alert.raised_at, "alert", f"Safety alert: {words}", item=alert))
     entries += [Entry(u.at, "unblinding", "Emergency unblinding", item=u) for u in p.unblindings.all()]
     if desk.can(Capability.HANDLE_SAFETY):

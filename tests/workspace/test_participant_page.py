@@ -101,7 +101,7 @@ def test_safety_alerts_link_to_the_alert_page(web, trial, coordinator):
     answers = {**helpers.lowest_answers("phq9"), "phq9_9": 3}
     response_submit(assessment=baseline, instrument_code="phq9", answers=answers, source="api")
     html = page(web(coordinator), trial, p)
-    assert "Safety alert: Thoughts of self-harm nearly every day" in html
+    assert "Safety alert: PHQ-9 item 9 answered &#x27;Nearly every day&#x27; (3), total 3, Baseline visit" in html
     alert = p.safety_alerts.get()
     assert f'href="/workspace/{trial.slug}/safety/{alert.pk}/"' in html
 
@@ -183,7 +183,7 @@ def test_a_reader_who_must_not_know_the_arm_gets_the_same_page_for_both_arms(web
         for word in ARM_WORDS:
             assert word not in html, (role, word)
         assert "engagement" not in html.lower()
-        assert "Crisis language" not in html
+        assert "Chatbot crisis flag" not in html
     assert normalised(pages["chatbot"]) == normalised(pages["waitlist"])
 
 
@@ -193,12 +193,13 @@ def test_after_an_emergency_unblinding_the_arm_and_its_rows_show(web, masked):
     chatbot = pair["chatbot"]
     participant_unblind(participant=chatbot, reason="Hospitalised", by=clinician)
     html = page(web(clinician), trial, chatbot)
-    assert "Therapy chatbot" in html and "Chatbot engagement" in html and "Crisis language" in html
+    assert "Therapy chatbot" in html and "Chatbot engagement" in html and "Chatbot crisis flag" in html
     assert "Emergency unblinding" in html and "Hospitalised" in html
     # As everywhere (participants.api.arm_visible): an unblinded participant's arm shows to the trial's masked
     # staff; the blinded statistician still sees no arm and nothing of one arm.
     hidden = page(web(readers[Role.BLINDED_STATISTICIAN]), trial, chatbot)
-    assert "Therapy chatbot" not in hidden and "Chatbot engagement" not in hidden and "Crisis language" not in hidden
+    for word in ("Therapy chatbot", "Chatbot engagement", "Chatbot crisis flag"):
+        assert word not in hidden
 
 
 def test_an_unblinded_reader_sees_the_arm_and_the_engagement(web, trial, administrator):
