@@ -120,7 +120,7 @@ def test_a_restored_backup_gives_every_export_unchanged(tmp_path):
 
     before = sorted(p.name for p in (tmp_path / "before").iterdir())
     assert before == sorted(p.name for p in (tmp_path / "after").iterdir())
-    assert len(before) == 2 * (4 * 4 + 2)  # blinded and not: four datasets in four formats, the dictionary twice
+    assert len(before) == 2 * (5 * 4 + 2)  # blinded and not: five datasets in four formats, the dictionary twice
     assert (tmp_path / "before" / "long-unblinded.csv").stat().st_size > 10_000  # a trial, not empty files
     changed = [
         name

@@ -44,7 +44,7 @@ def _item9(participant: Any, value: int) -> SafetyAlert:
     answers["phq9_1"] = 1
     answers["phq9_9"] = value
     answers["phq9_10"] = 0
-    response_submit(assessment=assessment, instrument_code="phq9", answers=answers, source="participant")
+    response_submit(assessment=assessment, instrument_code="phq9", answers=answers, source="survey")
     return SafetyAlert.objects.get(participant=participant)
 
 
