@@ -261,7 +261,8 @@ if OIDC_ENABLED:
     AUTHENTICATION_BACKENDS.append("trial.oidc.StaffOIDCBackend")
 
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English")]
+# The languages participants can be addressed in (a trial lists the ones it uses: Trial.languages).
+LANGUAGES = [("en", "English"), ("es", "Español")]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -61,6 +61,9 @@ class Participant(models.Model):
     randomized_at = models.DateTimeField(null=True, blank=True, editable=False)
     ended_at = models.DateTimeField(null=True, blank=True, editable=False)
     ended_reason = models.TextField(blank=True, editable=False)
+    # The language the person chose at screening (one of the trial's languages): every page and message
+    # they get is in it.
+    language = models.CharField(max_length=16, default="en")
 
     class Meta:
         ordering = ["id"]

@@ -41,6 +41,27 @@ def timezone_validator(value: str) -> None:
 
 country_validator = RegexValidator(r"^[A-Z]{2}$", "A country is its two-letter ISO 3166 code, such as US or GB.")
 
+
+def languages_validator(value: object) -> None:
+    """A trial's participant languages: a non-empty list of the deployment's language codes, each once."""
+    from django.conf import settings
+
+    known = [code for code, _ in settings.LANGUAGES]
+    if not isinstance(value, list) or not value or not all(isinstance(code, str) for code in value):
+        raise ValidationError(
+            f'List the languages participants may choose, e.g. ["en", "es"] (known: {", ".join(known)}).'
+        )
+    unknown = [code for code in value if code not in known]
+    if unknown:
+        raise ValidationError(f"Unknown language {unknown[0]!r}: this deployment has {', '.join(known)}.")
+    if len(set(value)) != len(value):
+        raise ValidationError("Each language is listed once.")
+
+
+def default_languages() -> list[str]:
+    return ["en"]
+
+
 registry_id_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9\-/]{2,40}$", "Registry IDs look like NCT06013137 or ISRCTN12345678."
 )
@@ -89,6 +110,12 @@ class Trial(models.Model):
         blank=True,
         help_text='Shown to participants on every page: [{"name": ..., "action": "Call or text 988", '
         '"href": "tel:988"}, ...]. Empty: the deployment\'s CRISIS_RESOURCES setting.',
+    )
+    languages = models.JSONField(
+        default=default_languages,
+        validators=[languages_validator],
+        help_text='The languages participants may choose, first the default: ["en", "es"]. Every scheduled '
+        "questionnaire, the consent document and every message must exist in each before recruiting opens.",
     )
     created_at = models.DateTimeField(default=clock.now)
 
