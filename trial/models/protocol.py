@@ -117,6 +117,13 @@ class Trial(models.Model):
         help_text='The languages participants may choose, first the default: ["en", "es"]. Every scheduled '
         "questionnaire, the consent document and every message must exist in each before recruiting opens.",
     )
+    public_info = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='What participants are told, per language: {"en": {"name": "The mood app study", "summary": '
+        '"Why the study is run, what taking part means ..."}, "es": {...}}. The name heads their pages and '
+        "message subjects, so it must name no arm: the scientific title above is for staff and registries.",
+    )
     created_at = models.DateTimeField(default=clock.now)
 
     INTEGRITY_FIELDS: ClassVar[tuple[str, ...]] = (
@@ -179,6 +186,13 @@ class Trial(models.Model):
         fields = [f.spec() for f in self.screening_fields.all()]
         rules = [r.spec() for r in self.eligibility_rules.all()]
         return fields, rules
+
+    def public_text(self, language: str | None = None) -> dict[str, str]:
+        """What participants are told in ``language`` (the trial's first language when it has none):
+        ``name`` (never empty: "Research study" until one is given) and ``summary``."""
+        info = self.public_info if isinstance(self.public_info, dict) else {}
+        chosen = info.get(language or "") or info.get(self.languages[0] if self.languages else "en") or {}
+        return {"name": str(chosen.get("name") or "") or "Research study", "summary": str(chosen.get("summary") or "")}
 
     def design_problems(self) -> list[str]:
         """What stops this trial from recruiting; empty when it can open."""
