@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q
 from django.utils.module_loading import import_string
@@ -48,12 +48,21 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mimetype: str
+
+
+@dataclass(frozen=True)
 class Rendered:
     to: str
     subject: str
-    body: str
+    body: str  # the plain-text part (the whole SMS)
     # Called when the send fails: undo what rendering did for this attempt (a participant's new link).
     on_failure: Callable[[], None] | None = None
+    html: str | None = None  # e-mail only: an HTML alternative to ``body``
+    attachments: tuple[Attachment, ...] = ()  # e-mail only: a calendar file, a signed consent's PDF
 
 
 @dataclass(frozen=True)
@@ -272,15 +281,18 @@ def outbox_oldest_due(*, now: datetime | None = None) -> datetime | None:
 
 
 class SmsBackend(Protocol):
-    def send(self, *, to: str, body: str) -> None: ...
+    def send(self, *, to: str, body: str) -> str | None:
+        """Send one SMS; return the provider's id for it (delivery callbacks name it), if it has one."""
+        ...
 
 
 class ConsoleSmsBackend:
     """Writes SMS to the log (the default: no SMS provider configured), without what a log must not hold:
     the number is cut to its last two digits and the participant's link token is taken out."""
 
-    def send(self, *, to: str, body: str) -> None:
+    def send(self, *, to: str, body: str) -> str | None:
         log.info("SMS to %s: %s", mask_phone(to), redact(body))
+        return None
 
 
 class LocmemSmsBackend:
@@ -288,8 +300,9 @@ class LocmemSmsBackend:
 
     outbox: list[tuple[str, str]] = []
 
-    def send(self, *, to: str, body: str) -> None:
+    def send(self, *, to: str, body: str) -> str | None:
         self.outbox.append((to, body))
+        return None
 
 
 def sms_backend() -> SmsBackend:
@@ -297,18 +310,23 @@ def sms_backend() -> SmsBackend:
     return backend
 
 
-def _send(message: OutboxMessage, rendered: Rendered) -> None:
+def _send(message: OutboxMessage, rendered: Rendered) -> str | None:
+    """Send one rendered message; return the provider's id for it (SMS), if any."""
     if message.channel == Channel.SMS:
-        sms_backend().send(to=rendered.to, body=rendered.body)
-        return
+        return sms_backend().send(to=rendered.to, body=rendered.body)
     domain = getattr(settings, "OUTBOX_MESSAGE_ID_DOMAIN", "trialplatform.local")
-    email = EmailMessage(
+    email = EmailMultiAlternatives(
         subject=rendered.subject,
         body=rendered.body,
         to=[rendered.to],
         headers={"Message-ID": f"<outbox-{message.pk}@{domain}>"},
     )
+    if rendered.html is not None:
+        email.attach_alternative(rendered.html, "text/html")
+    for attachment in rendered.attachments:
+        email.attach(attachment.filename, attachment.content, attachment.mimetype)
     email.send(fail_silently=False)
+    return None
 
 
 def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
