@@ -41,7 +41,7 @@ def render_assessment_message(message: OutboxMessage) -> Rendered | Skip:
             f"The participant has no {'e-mail address' if message.channel == Channel.EMAIL else 'phone number'}."
         )
     trial = participant.trial
-    url = link_create(assessment=assessment)
+    url = link_create(assessment=assessment, channel=message.channel)
     closes = assessment.closes_at.astimezone(participant_tz(participant))
     first_name = contact.full_name.split()[0]
     if message.kind == INVITATION_KIND:

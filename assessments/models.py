@@ -151,7 +151,8 @@ class DraftAnswers(models.Model):
 class AccessLink(models.Model):
     """A participant's link to one questionnaire visit. Only the SHA-256 of the token is stored; the
     token itself exists only in the message that carried it. It expires when the window closes. A visit
-    has one live link: the link a new message carries replaces the earlier ones (``replaced_at``)."""
+    has one live link per channel: the link a new message carries replaces the earlier ones sent the same
+    way (``replaced_at``)."""
 
     assessment = models.ForeignKey(ScheduledAssessment, on_delete=models.CASCADE, related_name="links")
     token_hash = models.CharField(max_length=64, unique=True)
@@ -161,11 +162,16 @@ class AccessLink(models.Model):
     replaced_at = models.DateTimeField(null=True, blank=True)
     # Set when staff took the link away (links.links_revoke): a failed send never brings it back.
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The channel of the message that carried it: a participant who gets e-mail and SMS has one live link in
+    # each, so the SMS sent a moment after the e-mail does not take away the e-mail's link.
+    channel = models.CharField(max_length=5, default="email")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["assessment"], condition=models.Q(replaced_at__isnull=True), name="one_live_link_per_visit"
+                fields=["assessment", "channel"],
+                condition=models.Q(replaced_at__isnull=True),
+                name="one_live_link_per_visit_channel",
             )
         ]
 

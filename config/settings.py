@@ -371,7 +371,30 @@ INSTRUMENT_DIRS = env_list("INSTRUMENT_DIRS")
 INSTRUMENT_WORDING_FILES = env_list("INSTRUMENT_WORDING_FILES")
 
 # Messages: SMS through a pluggable backend (console by default); the outbox retries with back-off.
-SMS_BACKEND = os.environ.get("SMS_BACKEND", "participants.messaging.ConsoleSmsBackend")
+# SMS_BACKEND=twilio (or its dotted path) sends through Twilio (participants/sms.py; docs/operator.md,
+# "SMS with Twilio"), which then needs the account, its auth token, and a sender: a number or a
+# messaging service. Twilio's delivery callbacks and participants' replies come to /sms/status/ and
+# /sms/inbound/ at PUBLIC_BASE_URL, signed with the auth token.
+SMS_BACKENDS = {
+    "console": "participants.messaging.ConsoleSmsBackend",
+    "twilio": "participants.sms.TwilioSmsBackend",
+}
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "").strip() or "console"
+SMS_BACKEND = SMS_BACKENDS.get(SMS_BACKEND, SMS_BACKEND)
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "").strip()
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "").strip()
+TWILIO_FROM_NUMBER = os.environ.get("TWILIO_FROM_NUMBER", "").strip()
+TWILIO_MESSAGING_SERVICE_SID = os.environ.get("TWILIO_MESSAGING_SERVICE_SID", "").strip()
+TWILIO_API_BASE = os.environ.get("TWILIO_API_BASE", "").strip() or "https://api.twilio.com"
+TWILIO_TIMEOUT = env_float("TWILIO_TIMEOUT", 10, low=1)
+if not TWILIO_API_BASE.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"TWILIO_API_BASE={TWILIO_API_BASE!r} is not an http(s) address.")
+if SMS_BACKENDS["twilio"] == SMS_BACKEND:
+    _missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not os.environ.get(name, "").strip()]
+    if not (TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID):
+        _missing.append("TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID")
+    if _missing:
+        raise ImproperlyConfigured(f"SMS_BACKEND is Twilio, so it needs {', '.join(_missing)} too.")
 OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 8, low=1)
 OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 300, low=1)
 

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from config import api
 from participants import selectors, services
-from participants.models import Allocation, ContactDetails, Participant, Status
+from participants.models import Allocation, ContactChannels, ContactDetails, Participant, Status
 from trial import access
 from trial.access import ArmView, Capability
 from trial.api import TrialScopedMixin
@@ -116,7 +116,8 @@ class ParticipantDetailOut(ParticipantOut):
 class ContactOut(serializers.ModelSerializer[ContactDetails]):
     class Meta:
         model = ContactDetails
-        fields = ["full_name", "email", "phone", "timezone", "updated_at"]
+        fields = ["full_name", "email", "phone", "timezone", "channels", "sms_stopped_at", "updated_at"]
+        read_only_fields = ["sms_stopped_at"]
 
 
 class ContactIn(serializers.Serializer[Any]):
@@ -124,6 +125,13 @@ class ContactIn(serializers.Serializer[Any]):
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True, default="")
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     timezone = serializers.CharField(max_length=64, required=False, default="UTC")
+    channels = serializers.ChoiceField(
+        choices=[*ContactChannels.values, ""],
+        required=False,
+        default="",
+        help_text="How invitations and reminders go: email, sms or both. Left out: as they were, if the "
+        "addresses still allow it; otherwise e-mail if there is an address, else SMS.",
+    )
 
 
 # --- Views --------------------------------------------------------------------------------------------

@@ -16,6 +16,10 @@
   attempts start again from zero, so it gets the whole back-off schedule anew.
 - A message its renderer can never render (``Undeliverable``: the recipient has no address, what it is
   about is gone) is failed at once, whatever its kind, with an error in the log: retrying changes nothing.
+- An SMS is not sent to a participant who replied STOP (``ContactDetails.sms_stopped_at``), nor to a number
+  any participant stopped: it is cancelled with the reason, which staff read, until they reply START. The
+  provider's id for a sent SMS is stored (``provider_id``): its delivery reports update the log
+  (participants.services.sms).
 - A worker that dies between the send and the mark leaves a ``sending`` row that is sent again when its
   lease expires: nothing is dropped. Every attempt carries the same Message-ID, so mail systems can
   drop that rare duplicate.
@@ -27,6 +31,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -37,7 +42,7 @@ from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q
 from django.utils.module_loading import import_string
 
-from participants.models import Channel, MessageStatus, OutboxMessage
+from participants.models import Channel, ContactDetails, MessageStatus, OutboxMessage
 from trial import clock
 from trial.audit import Actor, audit_record
 from trial.errors import Conflict
@@ -305,6 +310,12 @@ class LocmemSmsBackend:
         return None
 
 
+# The outbox's id of the message being sent, while it is (a backend may name it, e.g. in a callback address).
+sending_message_id: ContextVar[int | None] = ContextVar("sending_message_id", default=None)
+
+SMS_STOPPED = "The participant replied STOP to an SMS: no SMS is sent to them until they reply START."
+
+
 def sms_backend() -> SmsBackend:
     backend: SmsBackend = import_string(getattr(settings, "SMS_BACKEND", "participants.messaging.ConsoleSmsBackend"))()
     return backend
@@ -313,7 +324,11 @@ def sms_backend() -> SmsBackend:
 def _send(message: OutboxMessage, rendered: Rendered) -> str | None:
     """Send one rendered message; return the provider's id for it (SMS), if any."""
     if message.channel == Channel.SMS:
-        return sms_backend().send(to=rendered.to, body=rendered.body)
+        token = sending_message_id.set(message.pk)
+        try:
+            return sms_backend().send(to=rendered.to, body=rendered.body)
+        finally:
+            sending_message_id.reset(token)
     domain = getattr(settings, "OUTBOX_MESSAGE_ID_DOMAIN", "trialplatform.local")
     email = EmailMultiAlternatives(
         subject=rendered.subject,
@@ -346,14 +361,24 @@ def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
     try:
         if renderer is None:
             raise LookupError(f"No renderer is registered for message kind {message.kind!r}.")
+        if _sms_stopped(message, to=None):
+            mine.update(status=MessageStatus.CANCELLED, claim_id=None, cancel_reason=SMS_STOPPED[:200])
+            return "cancelled"
         outcome = renderer(message)
         if not isinstance(outcome, Rendered):
             reason = outcome.reason if isinstance(outcome, Skip) else NO_LONGER_WANTED
             mine.update(status=MessageStatus.CANCELLED, claim_id=None, cancel_reason=reason[:200])
             return "cancelled"
         rendered = outcome
-        _send(message, rendered)
+        if _sms_stopped(message, to=rendered.to):
+            if rendered.on_failure is not None:
+                rendered.on_failure()
+            mine.update(status=MessageStatus.CANCELLED, claim_id=None, cancel_reason=SMS_STOPPED[:200])
+            return "cancelled"
+        provider_id = _send(message, rendered)
     except Undeliverable as exc:
+        if rendered is not None and rendered.on_failure is not None:
+            rendered.on_failure()
         mine.update(status=MessageStatus.FAILED, claim_id=None, last_error=f"{type(exc).__name__}: {exc}"[:2000])
         log.error("Outbox message %s (%s) can never be sent; failed: %s", message.pk, message.kind, exc)
         return "failed"
@@ -377,8 +402,25 @@ def outbox_deliver(*, message_id: int, now: datetime | None = None) -> str:
         )
         log.warning("Outbox message %s (%s) attempt %s failed: %s", message.pk, message.kind, attempts, exc)
         return "failed" if give_up else "retry"
-    mine.update(status=MessageStatus.SENT, sent_at=clock.now(), recipient=rendered.to, claim_id=None)
+    mine.update(
+        status=MessageStatus.SENT,
+        sent_at=clock.now(),
+        recipient=rendered.to,
+        claim_id=None,
+        provider_id=(provider_id or "")[:64],
+    )
     return "sent"
+
+
+def _sms_stopped(message: OutboxMessage, *, to: str | None) -> bool:
+    """Whether this SMS must not go: its participant replied STOP, or (once rendered) its number was stopped
+    by anyone who has it."""
+    if message.channel != Channel.SMS:
+        return False
+    stopped = ContactDetails.objects.filter(sms_stopped_at__isnull=False)
+    if to is None:
+        return message.participant_id is not None and stopped.filter(participant_id=message.participant_id).exists()
+    return stopped.filter(phone=to).exists()
 
 
 def outbox_cancel(*, participant_id: int, kinds: tuple[str, ...] | None = None, reason: str = "") -> int:

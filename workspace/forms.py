@@ -17,6 +17,7 @@ import phonenumbers
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS
 
+from participants.models import ContactChannels
 from trial import eligibility
 from trial.errors import DomainError
 from trial.models import ConsentDocument, FactorLevel, ScreeningField, Site, Trial
@@ -171,6 +172,13 @@ class ContactForm(OnceForm):
     email = forms.EmailField(required=False, label="E-mail")
     phone = forms.CharField(max_length=40, required=False, label="Mobile phone")
     timezone = forms.ChoiceField(label="Time zone", help_text="Questionnaire windows and reminders follow it.")
+    channels = forms.ChoiceField(
+        required=False,
+        label="Invitations and reminders by",
+        widget=forms.RadioSelect,
+        choices=[("", "E-mail if given, otherwise SMS"), *ContactChannels.choices],
+        help_text="As the participant chose. SMS stops if they reply STOP, until they reply START.",
+    )
 
     def __init__(self, *args: Any, country: str | None, trial_zone: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -192,10 +200,20 @@ class ContactForm(OnceForm):
         cleaned = super().clean() or {}
         if not cleaned.get("email") and not cleaned.get("phone") and not self.errors:
             raise forms.ValidationError("Give an e-mail address or a phone number to send questionnaires to.")
+        channels = cleaned.get("channels") or ""
+        if channels in (ContactChannels.EMAIL, ContactChannels.BOTH) and not cleaned.get("email") and not self.errors:
+            self.add_error("email", "Messages by e-mail need an e-mail address.")
+        if (
+            channels in (ContactChannels.SMS, ContactChannels.BOTH)
+            and not cleaned.get("phone")
+            and "phone" not in self.errors
+        ):
+            self.add_error("phone", "Messages by SMS need a mobile phone number.")
         return cleaned
 
     def contact(self) -> dict[str, str]:
-        return {name: self.cleaned_data[name] or "" for name in ("full_name", "email", "phone", "timezone")}
+        names = ("full_name", "email", "phone", "timezone", "channels")
+        return {name: self.cleaned_data.get(name) or "" for name in names}
 
 
 def _phone_help(country: str | None) -> str:

@@ -48,13 +48,21 @@ def invitation_resend(*, assessment: ScheduledAssessment, key: str, by: Actor, r
     _check_sendable(assessment)
     participant = assessment.participant
     dedupe_key = f"assessment:{assessment.pk}:invite:staff:{key}"[:120]
-    message = outbox_enqueue(
-        kind=INVITATION_KIND,
-        dedupe_key=dedupe_key,
-        channel=contacts_of([participant.pk])[participant.pk].channel,
-        participant=participant,
-        context={"assessment": assessment.pk, "resent_by": getattr(by, "pk", None), "new_link": revoke},
-    )
+    context = {"assessment": assessment.pk, "resent_by": getattr(by, "pk", None), "new_link": revoke}
+    # By each of the participant's channels (e-mail, SMS or both); the first message stands for the request.
+    queued = [
+        outbox_enqueue(
+            kind=INVITATION_KIND,
+            dedupe_key=outgoing.dedupe_key,
+            channel=outgoing.channel,
+            participant=participant,
+            context=context,
+        )
+        for outgoing in contacts_of([participant.pk])[participant.pk].outgoing(
+            dedupe_key=dedupe_key, participant_id=participant.pk, context=context
+        )
+    ]
+    message = queued[0]
     if message is None:
         raise Conflict("This request was already made; the invitation is queued once.", code="duplicate")
     revoked = links_revoke(assessment=assessment) if revoke else 0

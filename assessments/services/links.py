@@ -1,8 +1,9 @@
 """Unguessable links for participants: 256 random bits, stored hashed.
 
-A visit has one live link. A stored hash cannot be sent again, so every message (invitation, reminder,
-a resend) mints a new link and the earlier ones are replaced: opening an older message then shows a page
-saying to use the latest one, where the answers kept so far are waiting.
+A visit has one live link per channel (e-mail, SMS). A stored hash cannot be sent again, so every message
+(invitation, reminder, a resend) mints a new link and the earlier ones sent the same way are replaced:
+opening an older message then shows a page saying to use the latest one, where the answers kept so far
+are waiting.
 """
 
 from __future__ import annotations
@@ -31,16 +32,21 @@ def _lock(assessment_id: int) -> None:
 
 
 @transaction.atomic
-def link_create(*, assessment: ScheduledAssessment) -> str:
-    """A new link to the assessment, valid until its window closes; the visit's earlier links are replaced.
-    Returns the full URL. The visit's row is locked first, so two messages minted at once (the reminder
-    sweep and a resend) leave one live link: the later one's (a constraint holds it too)."""
+def link_create(*, assessment: ScheduledAssessment, channel: str = "email") -> str:
+    """A new link to the assessment, valid until its window closes; the visit's earlier links sent by the
+    same channel (e-mail or SMS) are replaced. Returns the full URL. The visit's row is locked first, so two
+    messages minted at once (the reminder sweep and a resend) leave one live link per channel: the later
+    one's (a constraint holds it too)."""
     _lock(assessment.pk)
     now = clock.now()
-    AccessLink.objects.filter(assessment=assessment, replaced_at__isnull=True).update(replaced_at=now)
+    AccessLink.objects.filter(assessment=assessment, channel=channel, replaced_at__isnull=True).update(replaced_at=now)
     token = secrets.token_urlsafe(32)
     AccessLink.objects.create(
-        assessment=assessment, token_hash=_digest(token), created_at=now, expires_at=assessment.closes_at
+        assessment=assessment,
+        token_hash=_digest(token),
+        created_at=now,
+        expires_at=assessment.closes_at,
+        channel=channel,
     )
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/q/{token}/"
 
@@ -73,7 +79,11 @@ def link_retract(*, url: str) -> None:
     was_live = link.replaced_at is None
     link.delete()
     if was_live:
-        previous = AccessLink.objects.filter(assessment_id=link.assessment_id).order_by("-created_at", "-pk").first()
+        previous = (
+            AccessLink.objects.filter(assessment_id=link.assessment_id, channel=link.channel)
+            .order_by("-created_at", "-pk")
+            .first()
+        )
         if previous is not None and previous.revoked_at is None:
             AccessLink.objects.filter(pk=previous.pk).update(replaced_at=None)
 

@@ -20,7 +20,7 @@ from django.db import transaction
 from assessments.models import PENDING, AssessmentStatus, ScheduledAssessment
 from assessments.schedule import next_reminder, visit_window
 from participants.messaging import Outgoing, outbox_cancel, outbox_enqueue_many
-from participants.models import ContactDetails, Participant
+from participants.models import CHANNELS_OF, ContactDetails, Participant
 from trial import clock
 from trial.errors import DomainError
 from trial.models import Arm, VisitDefinition, VisitInstrument
@@ -42,26 +42,56 @@ def instruments_for(visit: VisitDefinition, arm: Arm | None) -> list[str]:
 
 @dataclass(frozen=True)
 class Reach:
-    """Where a participant's messages go: their timezone (for send hours) and their channel."""
+    """Where a participant's messages go: their timezone (for send hours) and the channels they chose
+    (``ContactDetails.channels``: e-mail, SMS or both; each message goes once by each)."""
 
     tz: ZoneInfo
-    channel: str
+    channels: tuple[str, ...]
+
+    @property
+    def channel(self) -> str:
+        """The first of the participant's channels."""
+        return self.channels[0]
+
+    def outgoing(self, *, dedupe_key: str, participant_id: int, context: dict[str, Any]) -> list[Outgoing]:
+        """One message by each channel: the first keeps ``dedupe_key``, the others add their channel to it."""
+        return [
+            Outgoing(
+                dedupe_key=dedupe_key if i == 0 else f"{dedupe_key}:{channel}"[:120],
+                participant_id=participant_id,
+                channel=channel,
+                context=context,
+            )
+            for i, channel in enumerate(self.channels)
+        ]
 
 
-NO_CONTACT = Reach(tz=ZoneInfo("UTC"), channel="email")
+NO_CONTACT = Reach(tz=ZoneInfo("UTC"), channels=("email",))
 
 
 def contacts_of(participant_ids: Iterable[int]) -> defaultdict[int, Reach]:
-    """Timezone and channel of many participants in one query (no contact details: UTC, e-mail)."""
+    """Timezone and channels of many participants in one query (no contact details: UTC, e-mail)."""
     zones: dict[str, ZoneInfo] = {}
     reach: defaultdict[int, Reach] = defaultdict(lambda: NO_CONTACT)
     rows = ContactDetails.objects.filter(participant_id__in=set(participant_ids)).values_list(
-        "participant_id", "timezone", "email"
+        "participant_id", "timezone", "channels", "email", "phone"
     )
-    for participant_id, zone, email in rows:
+    for participant_id, zone, channels, email, phone in rows:
         tz = zones.get(zone) or zones.setdefault(zone, ZoneInfo(zone or "UTC"))
-        reach[participant_id] = Reach(tz=tz, channel="email" if email else "sms")
+        reach[participant_id] = Reach(tz=tz, channels=usable_channels(channels, email=email, phone=phone))
     return reach
+
+
+def usable_channels(channels: str, *, email: str, phone: str) -> tuple[str, ...]:
+    """The chosen channels that have an address; if none has, the one that does (e-mail first), as before
+    participants chose: a message is never queued to a channel without an address when another has one."""
+    have = {"email": bool(email), "sms": bool(phone)}
+    chosen = CHANNELS_OF.get(channels, ("email",))
+    usable = tuple(c for c in chosen if have[c])
+    if usable:
+        return usable
+    fallback = tuple(c for c in ("email", "sms") if have[c])[:1]
+    return fallback or chosen
 
 
 def assessment_open(*, assessment: ScheduledAssessment, now: datetime) -> None:
@@ -93,13 +123,11 @@ def assessments_open(assessments: list[ScheduledAssessment], *, now: datetime) -
     outbox_enqueue_many(
         kind=INVITATION_KIND,
         messages=[
-            Outgoing(
-                dedupe_key=f"assessment:{a.pk}:invite",
-                participant_id=a.participant_id,
-                channel=reach[a.participant_id].channel,
-                context={"assessment": a.pk},
-            )
+            message
             for a in assessments
+            for message in reach[a.participant_id].outgoing(
+                dedupe_key=f"assessment:{a.pk}:invite", participant_id=a.participant_id, context={"assessment": a.pk}
+            )
         ],
     )
 

@@ -60,16 +60,13 @@ def remind_due(*, now: datetime, limit: int = 100_000) -> int:
     def remind(batch: list[ScheduledAssessment]) -> None:
         reach = contacts_of(a.participant_id for a in batch)
         by_change: defaultdict[tuple[int, datetime | None], list[int]] = defaultdict(list)
-        messages = []
+        messages: list[Outgoing] = []
         for assessment in batch:
             number = assessment.reminders_sent + 1
-            messages.append(
-                Outgoing(
-                    dedupe_key=f"assessment:{assessment.pk}:remind:{number}",
-                    participant_id=assessment.participant_id,
-                    channel=reach[assessment.participant_id].channel,
-                    context={"assessment": assessment.pk, "reminder": number},
-                )
+            messages += reach[assessment.participant_id].outgoing(
+                dedupe_key=f"assessment:{assessment.pk}:remind:{number}",
+                participant_id=assessment.participant_id,
+                context={"assessment": assessment.pk, "reminder": number},
             )
             following = next_reminder(
                 opened_at=assessment.opened_at or now,

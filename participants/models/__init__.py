@@ -1,8 +1,10 @@
 from participants.models.adverse_events import AdverseEvent, AEOutcome, AERelatedness, AESeriousness, AESeverity
 from participants.models.core import (
+    CHANNELS_OF,
     TRANSITIONS,
     Allocation,
     Consent,
+    ContactChannels,
     ContactDetails,
     EmergencyUnblinding,
     Participant,
@@ -16,6 +18,7 @@ from participants.models.outbox import Channel, MessageStatus, OutboxMessage
 from participants.models.safety import AlertSource, AlertStatus, RiskLevel, SafetyAlert
 
 __all__ = [
+    "CHANNELS_OF",
     "TRANSITIONS",
     "AEOutcome",
     "AERelatedness",
@@ -28,6 +31,7 @@ __all__ = [
     "Channel",
     "ChatbotApiKey",
     "Consent",
+    "ContactChannels",
     "ContactDetails",
     "EmergencyUnblinding",
     "EngagementSession",

@@ -99,12 +99,34 @@ class StudyIdCounter(models.Model):
         return f"Study IDs issued in trial {self.trial_id}: {self.last_number}"
 
 
+class ContactChannels(models.TextChoices):
+    """How a participant hears from the study (their choice): each value names outbox channels."""
+
+    EMAIL = "email", "E-mail"
+    SMS = "sms", "SMS"
+    BOTH = "both", "E-mail and SMS"
+
+
+CHANNELS_OF: dict[str, tuple[str, ...]] = {"email": ("email",), "sms": ("sms",), "both": ("email", "sms")}
+
+
 class ContactDetails(models.Model):
     participant = models.OneToOneField(Participant, on_delete=models.PROTECT, related_name="contact")
     full_name = models.CharField(max_length=200)
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=32, blank=True)
     timezone = models.CharField(max_length=64, default="UTC")
+    channels = models.CharField(
+        max_length=5,
+        choices=ContactChannels.choices,
+        default=ContactChannels.EMAIL,
+        help_text="How invitations and reminders reach the participant: e-mail, SMS or both.",
+    )
+    sms_stopped_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the participant replied STOP to an SMS: no SMS is sent to them until they reply START.",
+    )
     updated_at = models.DateTimeField(default=tz.now)
 
     class Meta:

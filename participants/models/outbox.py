@@ -49,6 +49,13 @@ class OutboxMessage(models.Model):
     cancel_reason = models.CharField(
         max_length=200, blank=True, help_text="Why it was not sent (set when it is cancelled), in words for staff."
     )
+    # SMS: the provider's id for the message (Twilio's SID), and what its delivery status callbacks said.
+    provider_id = models.CharField(max_length=64, blank=True, help_text="The SMS provider's id for it (when sent).")
+    delivery_status = models.CharField(
+        max_length=20, blank=True, help_text="The provider's last word on delivery (e.g. delivered, undelivered)."
+    )
+    delivery_error = models.CharField(max_length=200, blank=True, help_text="The provider's delivery error, in words.")
+    delivery_updated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
@@ -58,6 +65,8 @@ class OutboxMessage(models.Model):
             models.Index(fields=["claimed_at"], name="outbox_claimed", condition=models.Q(status="sending")),
             # The staff's message log, newest first (workspace): read backwards, filtered as it goes.
             models.Index(fields=["-created_at", "-id"], name="outbox_newest"),
+            # Delivery status callbacks name the provider's id.
+            models.Index(fields=["provider_id"], name="outbox_provider", condition=~models.Q(provider_id="")),
         ]
 
     def __str__(self) -> str:

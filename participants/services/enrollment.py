@@ -14,7 +14,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from participants import events
-from participants.models import Consent, ContactDetails, Participant, Status, StatusChange, StudyIdCounter
+from participants.models import (
+    Consent,
+    ContactChannels,
+    ContactDetails,
+    Participant,
+    Status,
+    StatusChange,
+    StudyIdCounter,
+)
 from participants.services.common import (
     lock_participant,
     require_current_consent,
@@ -215,8 +223,11 @@ class ContactInput:
     email: str = ""
     phone: str = ""
     timezone: str = "UTC"
+    # How messages go: "email", "sms" or "both" (ContactChannels); "" lets it follow the addresses given:
+    # e-mail if there is one, otherwise SMS (at a change: the channels they had, if those still fit).
+    channels: str = ""
 
-    def cleaned(self, region: str | None = None) -> ContactInput:
+    def cleaned(self, region: str | None = None, *, current: str = "") -> ContactInput:
         name = " ".join(self.full_name.split())
         if not name:
             raise DomainError("The participant's name is required.", field="contact.full_name")
@@ -236,7 +247,32 @@ class ContactInput:
             raise DomainError(
                 f"{self.timezone!r} is not a known timezone (e.g. America/New_York).", field="contact.timezone"
             )
-        return ContactInput(full_name=name, email=email, phone=phone, timezone=tz)
+        return ContactInput(
+            full_name=name,
+            email=email,
+            phone=phone,
+            timezone=tz,
+            channels=_channels(self.channels, email, phone, current),
+        )
+
+
+def _channels(given: str, email: str, phone: str, current: str) -> str:
+    chosen = given.strip().lower()
+    if not chosen:
+        needs = {ContactChannels.EMAIL: (email,), ContactChannels.SMS: (phone,), ContactChannels.BOTH: (email, phone)}
+        if current in needs and all(needs[ContactChannels(current)]):
+            return current
+        return ContactChannels.EMAIL if email else ContactChannels.SMS
+    if chosen not in ContactChannels.values:
+        raise DomainError(
+            f"{given!r} is not a way to send messages; use {', '.join(ContactChannels.values)}.",
+            field="contact.channels",
+        )
+    if chosen in (ContactChannels.EMAIL, ContactChannels.BOTH) and not email:
+        raise DomainError("Messages by e-mail need an e-mail address.", field="contact.email")
+    if chosen in (ContactChannels.SMS, ContactChannels.BOTH) and not phone:
+        raise DomainError("Messages by SMS need a mobile phone number.", field="contact.phone")
+    return chosen
 
 
 def _region_of(participant: Participant) -> str | None:
@@ -288,10 +324,13 @@ def contact_update(*, participant: Participant, contact: ContactInput, by: Actor
         details = ContactDetails.objects.select_for_update().get(participant=participant)
     except ContactDetails.DoesNotExist:
         raise DomainError(f"Participant {participant} has no contact details; enroll them first.") from None
-    contact = contact.cleaned(region=_region_of(participant))
+    contact = contact.cleaned(region=_region_of(participant), current=details.channels)
     changed = [f.name for f in fields(contact) if getattr(details, f.name) != getattr(contact, f.name)]
     for name in changed:
         setattr(details, name, getattr(contact, name))
+    if "phone" in changed and details.sms_stopped_at is not None:
+        details.sms_stopped_at = None  # a STOP was the old number's; the new one has not said it
+        changed.append("sms_stopped_at")
     details.updated_at = clock.now()
     details.save()
     if changed:

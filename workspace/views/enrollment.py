@@ -220,7 +220,7 @@ def contact(request: HttpRequest, desk: Desk, pk: int) -> HttpResponse:
     details = ContactDetails.objects.filter(participant=participant).first()
     form = None
     if details is not None:
-        initial = {name: getattr(details, name) for name in ("full_name", "email", "phone", "timezone")}
+        initial = {name: getattr(details, name) for name in ("full_name", "email", "phone", "timezone", "channels")}
         country = participant.site.country if participant.site else ""
         form = ContactForm(_posted(request), initial=initial, country=country or None, trial_zone=desk.trial.timezone)
         if request.method == "POST" and form.is_valid():
