@@ -97,12 +97,42 @@ def test_database_and_redis_urls_configure_postgres_celery_and_the_cache():
             {"DEBUG": "1", "EXPORT_RETENTION_DAYS": "0"},
             "EXPORT_RETENTION_DAYS='0' is out of range: it must be at least 1.",
         ),
+        (
+            {"DEBUG": "1", "SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": "", "TWILIO_AUTH_TOKEN": ""},
+            "SMS_BACKEND is Twilio, so it needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, "
+            "TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID too.",
+        ),
+        (
+            {
+                "DEBUG": "1",
+                "SMS_BACKEND": "participants.sms.TwilioSmsBackend",
+                "TWILIO_ACCOUNT_SID": "AC1",
+                "TWILIO_AUTH_TOKEN": "t",
+                "TWILIO_FROM_NUMBER": "",
+                "TWILIO_MESSAGING_SERVICE_SID": "",
+            },
+            "it needs TWILIO_FROM_NUMBER or TWILIO_MESSAGING_SERVICE_SID too.",
+        ),
+        ({"DEBUG": "1", "TWILIO_API_BASE": "api.twilio.com"}, "TWILIO_API_BASE='api.twilio.com' is not an http(s)"),
     ],
 )
 def test_bad_settings_are_named(env, message):
     result = _settings("1", **env)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+
+
+def test_twilio_is_configured_from_the_environment():
+    env = {"DEBUG": "1", "SMS_BACKEND": "twilio", "TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "t"}
+    result = _settings(
+        "(s.SMS_BACKEND, s.TWILIO_MESSAGING_SERVICE_SID, s.TWILIO_API_BASE, s.TWILIO_TIMEOUT)",
+        **env,
+        TWILIO_MESSAGING_SERVICE_SID="MG1",
+        TWILIO_FROM_NUMBER="",
+        TWILIO_TIMEOUT="4",
+        TWILIO_API_BASE="",
+    )
+    assert result.stdout.strip() == "('participants.sms.TwilioSmsBackend', 'MG1', 'https://api.twilio.com', 4.0)"
 
 
 def test_numeric_settings_are_read_from_the_environment():
