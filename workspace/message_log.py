@@ -22,7 +22,7 @@ from django.db.models import Q, QuerySet
 from assessments.blinding import messages_shown_blinded
 from assessments.models import ScheduledAssessment
 from assessments.services.scheduling import INVITATION_KIND, REMINDER_KIND
-from participants.models import MessageStatus, OutboxMessage, Participant
+from participants.models import Channel, MessageStatus, OutboxMessage, Participant
 from participants.selectors import trial_messages
 from participants.services.safety import ALERT_KIND, ESCALATION_KIND
 from participants.services.unblinding import NOTICE_KIND, TRIAL_NOTICE_KIND
@@ -47,6 +47,40 @@ STATE_WORDS = {
     MessageStatus.FAILED: ("Failed", "badge-danger"),
     MessageStatus.CANCELLED: ("Cancelled", "badge-muted"),
 }
+
+# What an SMS provider's delivery reports say (participants.services.sms), in words, with a badge. The
+# reports are about one message's journey to one phone: nothing in them depends on the arm.
+DELIVERY_WORDS = {
+    "accepted": ("Accepted by the provider", "badge-muted"),
+    "scheduled": ("Scheduled by the provider", "badge-muted"),
+    "queued": ("Queued at the provider", "badge-muted"),
+    "sending": ("Sending to the carrier", "badge-muted"),
+    "sent": ("Handed to the carrier", "badge-muted"),
+    "delivered": ("Delivered", "badge-ok"),
+    "read": ("Read", "badge-ok"),
+    "undelivered": ("Not delivered", "badge-danger"),
+    "failed": ("Not delivered", "badge-danger"),
+    "canceled": ("Cancelled by the provider", "badge-muted"),
+}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    words: str
+    badge: str
+    error: str
+
+
+def delivery_in_words(message: OutboxMessage, *, contact: bool) -> Delivery | None:
+    """An SMS's delivery as its provider reported it; None where there is nothing to say (an e-mail, an
+    SMS not sent, or sent by a backend that gives no id)."""
+    if message.channel != Channel.SMS or message.status != MessageStatus.SENT or not message.provider_id:
+        return None
+    if not message.delivery_status:
+        return Delivery("No delivery report yet", "badge-muted", "")
+    words, badge = DELIVERY_WORDS.get(message.delivery_status, (message.delivery_status.capitalize(), "badge-muted"))
+    return Delivery(words, badge, error_in_words(message.delivery_error, contact=contact))
+
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"\+?\d[\d ()-]{6,}\d")
@@ -106,6 +140,7 @@ class Row:
     error: str
     recipient: str
     retry: bool
+    delivery: Delivery | None = None
 
 
 def rows_for(desk: Desk, messages: list[OutboxMessage]) -> list[Row]:
@@ -145,6 +180,7 @@ def rows_for(desk: Desk, messages: list[OutboxMessage]) -> list[Row]:
                 error=error,
                 recipient=recipient,
                 retry=may_retry(desk, m),
+                delivery=delivery_in_words(m, contact=contact),
             )
         )
     return out

@@ -40,7 +40,7 @@ from trial.models import ConsentDocument
 from trial.models.protocol import VisitAnchor
 from workspace.access import Desk
 from workspace.alert_text import describe
-from workspace.message_log import kind_in_words, messages_about
+from workspace.message_log import Delivery, delivery_in_words, kind_in_words, messages_about
 
 ACTIVE = (Status.ENROLLED, Status.RANDOMIZED, Status.LOST_TO_FOLLOW_UP)
 MESSAGE_STATES: dict[str, str] = {
@@ -175,17 +175,20 @@ class Message:
     about: Visit | None
     kind_label: str
     state: str  # queued, sent, failed, cancelled
+    delivery: Delivery | None = None  # an SMS's delivery report
 
 
 def _messages(desk: Desk, p: Participant, visits: list[Visit]) -> list[Message]:
     """The participant's messages as the message log shows them to this reader (workspace.message_log: one
     rule for what a reader who must not know the arm may see), oldest first."""
     by_id = {v.assessment.pk: v for v in visits}
+    contact = desk.can(Capability.VIEW_CONTACT)
     shown = []
     for m in messages_about(desk, p).order_by("created_at", "id"):
         about = m.context.get("assessment") if isinstance(m.context, dict) else None
         visit = by_id.get(about) if about is not None else None
-        shown.append(Message(m, visit, kind_in_words(m.kind), MESSAGE_STATES[m.status]))
+        delivery = delivery_in_words(m, contact=contact)
+        shown.append(Message(m, visit, kind_in_words(m.kind), MESSAGE_STATES[m.status], delivery))
     return shown
 
 
