@@ -63,5 +63,5 @@ def inbound(request: HttpRequest) -> HttpResponse:
         return _refused("reply")
     number = request.POST.get("From", "").strip()
     if number:
-        sms_inbound(number=number, body=request.POST.get("Body", ""))
+        sms_inbound(number=number, body=request.POST.get("Body", ""), opt_out_type=request.POST.get("OptOutType", ""))
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")

@@ -168,14 +168,16 @@ def sms_start(*, number: str) -> int:
     return started
 
 
-def sms_inbound(*, number: str, body: str) -> str:
+def sms_inbound(*, number: str, body: str, opt_out_type: str = "") -> str:
     """A participant's reply: STOP or START acted on; anything else is not read (the number is not
-    staffed, docs/operator.md). Returns "stop", "start" or "other"."""
+    staffed, docs/operator.md). ``opt_out_type`` is what Twilio's Advanced Opt-Out made of it (STOP, START,
+    HELP), which also knows keywords configured in Twilio's console. Returns "stop", "start" or "other"."""
     word = keyword_of(body)
-    if word in STOP_WORDS:
+    told = opt_out_type.strip().upper()
+    if word in STOP_WORDS or told == "STOP":
         sms_stop(number=number)
         return "stop"
-    if word in START_WORDS:
+    if word in START_WORDS or told == "START":
         sms_start(number=number)
         return "start"
     log.info("SMS reply from %s that is not STOP or START: not acted on.", mask_phone(number))

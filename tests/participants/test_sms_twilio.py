@@ -268,6 +268,13 @@ def test_an_unsigned_stop_is_refused_and_changes_nothing(trial, twilio):
     assert sms_of(participant).status == MessageStatus.PENDING
 
 
+def test_a_keyword_twilio_reports_as_an_opt_out_stops_too(trial, twilio):
+    participant = enroll(trial)
+    data = {"From": NUMBER, "To": SENDER, "Body": "BAJA", "OptOutType": "STOP"}
+    assert signed_post("/sms/inbound/", data).status_code == 200
+    assert ContactDetails.objects.get(participant=participant).sms_stopped_at is not None
+
+
 def test_other_replies_change_nothing(trial, twilio, caplog):
     participant = enroll(trial)
     assert reply("stop sending me these at night please").status_code == 200
