@@ -93,7 +93,7 @@ def test_a_coordinator_takes_a_person_from_screening_to_a_new_link(
     page.get_by_role("link", name="Enroll", exact=True).click()
     _check(page, "enrollment form", size, "enroll")
     page.get_by_label("Full name").fill("Jamie Doe")
-    page.get_by_label("E-mail").fill("jamie@example.org")
+    page.get_by_role("textbox", name="E-mail").fill("jamie@example.org")
     page.get_by_label("Mobile phone").fill("603-555-0100")
     page.get_by_role("button", name="Enroll").click()
     participant = Participant.objects.get(trial=trial)
