@@ -78,3 +78,19 @@ def test_a_demo_participant_sees_only_complete_questionnaires(demo: Trial, clien
         assert response.status_code == 200, path
         assert f'<html lang="{language}"' in page
         assert "not installed" not in page and "cannot be shown" not in page
+
+
+def test_make_demos_participant_link_opens_complete_questionnaires(
+    db: None, client: Client, capsys: pytest.CaptureFixture[str]
+):
+    call_command("load_trial_template", "therabot-demo", "--open", "--replace")
+    capsys.readouterr()
+    call_command("demo_participant", "--trial", "therabot")
+    link = next(line.strip() for line in capsys.readouterr().out.splitlines() if "/q/" in line)
+    url = urlsplit(link).path
+    overview = client.get(url)
+    assert overview.status_code == 200
+    for code in ("phq9", "gad7"):
+        response = client.get(f"{url}{code}/")
+        assert response.status_code == 200
+        assert "not installed" not in response.content.decode()
