@@ -21,7 +21,7 @@ venv: $(STAMP)
 SIM_ARGS ?= --participants 210 --seed 1
 demo: $(STAMP)
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	DEBUG=1 $(BIN)/python manage.py load_trial_template therabot --open --replace || \
+	DEBUG=1 $(BIN)/python manage.py load_trial_template therabot-demo --open --replace || \
 	  echo "(the therabot trial already exists and is recruiting; keeping it)"
 	@mkdir -p var/reports
 	@echo "Simulating the trial (a few minutes; its e-mails go to var/mail/, its log to var/simulation.log) ..."

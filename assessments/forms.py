@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext as _
 
-from assessments.instruments import Instrument, Item
+from assessments.instruments import Instrument, Item, WordingNotInstalled
 
 
 def question_number(instrument: Instrument, key: str) -> str:
@@ -75,9 +75,21 @@ class Question:
 class QuestionnaireForm(forms.Form):
     """Answers to one instrument. ``require_answers=False`` (saving a draft) accepts a partial page."""
 
-    def __init__(self, *args: Any, instrument: Instrument, require_answers: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        instrument: Instrument,
+        require_answers: bool = True,
+        language: str | None = None,
+        staff: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.instrument = instrument
+        # The wording shown (questions()) is in this language; checking answers needs only the values.
+        self.language = language or instrument.language
+        # Staff pages (answers entered from paper) may show a marked placeholder; participant pages never.
+        self.staff = staff
         for item in instrument.items:
             number = question_number(instrument, item.key)
             self.fields[item.key] = forms.ChoiceField(
@@ -119,7 +131,22 @@ class QuestionnaireForm(forms.Form):
                     given[item.key] = option.value
         return given
 
+    def _text(self, key: str) -> str:
+        if self.staff:
+            return self.instrument.staff_item_text(key, self.language)
+        return self.instrument.item_text(key, self.language)
+
+    def _label(self, key: str, value: int | float) -> str:
+        try:
+            return self.instrument.option_label(key, value, self.language)
+        except WordingNotInstalled:
+            if not self.staff:
+                raise
+            return self.instrument.option_label(key, value)  # the definition's own (neutral) label
+
     def questions(self) -> list[Question]:
+        """The items as the page shows them, in the form's language. Raises ``WordingNotInstalled`` when
+        any of it is missing there: the caller shows an apology, never a placeholder."""
         questions = []
         for item in self.instrument.items:
             bound = self[item.key]
@@ -130,12 +157,12 @@ class QuestionnaireForm(forms.Form):
                 Question(
                     key=item.key,
                     number=question_number(self.instrument, item.key),
-                    text=self.instrument.item_text(item.key),
+                    text=self._text(item.key),
                     required=item_required(self.instrument, item),
                     choices=tuple(
                         Choice(
                             value=_value_key(option.value),
-                            label=option.label,
+                            label=self._label(item.key, option.value),
                             input_id=f"{item.key}-{index}",
                             checked=_value_key(option.value) == current,
                         )

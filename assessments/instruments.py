@@ -10,9 +10,14 @@ directories a deployment passes to :func:`load_registry` (the settings' ``INSTRU
 problem in a file raises :class:`InstrumentDefinitionError` naming the file and the exact field, so a
 broken definition stops the process at start-up rather than scoring anybody wrongly.
 
-Licensed instruments carry no wording in the repository. A deployment that holds a licence supplies a
-wording file (:func:`apply_wording`); until then :meth:`Instrument.item_text` returns a marked
-placeholder. Arithmetic is exact (``fractions.Fraction``): GAD-Q-IV points are thirds and quarters, and
+Wording is kept per language. A definition's own texts are in its ``language`` (English for the
+built-in ones); a free definition may add ``translations`` (e.g. the official Spanish PHQ-9), and a
+deployment's wording file (:func:`apply_wording`) installs the wording of licensed instruments, which the
+repository does not carry, in the language the file names. :meth:`Instrument.item_text` never returns a
+placeholder: wording missing in the language asked for raises :class:`WordingNotInstalled`, so a
+participant can never be shown one; staff views use :meth:`Instrument.staff_item_text`.
+
+Arithmetic is exact (``fractions.Fraction``): GAD-Q-IV points are thirds and quarters, and
 the Weight Concerns Scale maps options onto 0-100 in sixths, so floating-point sums must not decide
 which side of a cut-off a score falls.
 """
@@ -34,9 +39,12 @@ DOCS_HINT = "docs/instruments.md"
 
 SCHEMA_VERSION = 1
 CODE_RE = re.compile(r"^[a-z][a-z0-9]*$")
+LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 # Labels a restricted instrument may carry in the repository: numbers and yes/no, nothing of its text.
 NEUTRAL_LABEL_RE = re.compile(r"^(?:-?\d+|Yes|No)$")
+# Labels that read the same in every language (a bare number): a translation need not repeat them.
+NUMERIC_LABEL_RE = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 WordingLicence = Literal["free", "restricted"]
 ScaleMethod = Literal["sum", "mean"]
@@ -45,6 +53,15 @@ MissingMethod = Literal["prorate", "zero", "none"]
 
 class InstrumentDefinitionError(ValueError):
     """A definition or wording file is invalid. The message names the file and the field."""
+
+
+class WordingNotInstalled(LookupError):
+    """The wording of an instrument (an item, an answer label, the instructions) is not installed in the
+    language asked for. Participant pages catch it and never show a placeholder in its place."""
+
+    def __init__(self, code: str, language: str, what: str) -> None:
+        self.code, self.language, self.what = code, language, what
+        super().__init__(f"{code}: {what} has no wording installed in {language!r} (see {DOCS_HINT}).")
 
 
 class UnknownInstrumentError(LookupError, ValueError):
@@ -60,6 +77,10 @@ class UnknownInstrumentError(LookupError, ValueError):
 def number(value: Fraction) -> int | float:
     """An exact value as a plain number: ``int`` when whole, else ``float``."""
     return int(value) if value.denominator == 1 else float(value)
+
+
+def number_text(value: int | float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @dataclass(frozen=True)
@@ -175,6 +196,33 @@ class Licence:
 
 
 @dataclass(frozen=True)
+class Wording:
+    """An instrument's wording in a language other than its definition's: item texts, answer labels
+    (``{item_key: {value: label}}``), instructions and, optionally, the name participants read."""
+
+    language: str
+    items: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Mapping[int | float, str]] = field(default_factory=dict)
+    instructions: str | None = None
+    name: str | None = None
+    short_name: str | None = None
+
+    def merged(self, other: Wording) -> Wording:
+        """This wording with ``other``'s texts laid over it (a later wording file wins)."""
+        options = {key: dict(labels) for key, labels in self.options.items()}
+        for key, labels in other.options.items():
+            options.setdefault(key, {}).update(labels)
+        return Wording(
+            language=self.language,
+            items={**self.items, **other.items},
+            options=options,
+            instructions=other.instructions or self.instructions,
+            name=other.name or self.name,
+            short_name=other.short_name or self.short_name,
+        )
+
+
+@dataclass(frozen=True)
 class Instrument:
     code: str
     name: str
@@ -195,6 +243,7 @@ class Instrument:
     loinc_total: str | None = None
     notes: str = ""
     source_file: str = ""
+    translations: Mapping[str, Wording] = field(default_factory=dict)
     _index: Mapping[str, Item] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -217,21 +266,100 @@ class Instrument:
         except KeyError:
             raise KeyError(f"{self.code}: unknown item {key!r}") from None
 
+    # ---- wording, per language ------------------------------------------------------------------
+
+    def _language(self, language: str | None) -> str:
+        return language or self.language
+
+    def has_wording(self, language: str | None = None) -> bool:
+        """Whether a participant can be shown the whole instrument in ``language`` (default: the
+        definition's): every item's text, every answer label that is not a bare number, and the
+        instructions when the instrument has any."""
+        language = self._language(language)
+        if language == self.language:
+            return all(item.text for item in self.items)
+        wording = self.translations.get(language)
+        if wording is None:
+            return False
+        if self.instructions and not wording.instructions:
+            return False
+        for item in self.items:
+            if item.key not in wording.items:
+                return False
+            labels = wording.options.get(item.key, {})
+            if any(o.value not in labels and not NUMERIC_LABEL_RE.match(o.label) for o in item.options):
+                return False
+        return True
+
+    def wording_languages(self) -> tuple[str, ...]:
+        """The languages the whole instrument can be shown in, sorted (the definition's first)."""
+        others = sorted(lang for lang in self.translations if lang != self.language)
+        return tuple(lang for lang in (self.language, *others) if self.has_wording(lang))
+
     @property
     def wording_installed(self) -> bool:
-        """Whether every item has its wording (in the definition, or from a wording file)."""
-        return all(item.text for item in self.items)
+        """Whether every item has its wording in the definition's language."""
+        return self.has_wording(self.language)
 
-    def item_text(self, key: str) -> str:
-        """The item's wording, or a clearly marked placeholder when it is not installed."""
-        text = self.item(key).text
-        return text if text else f"[Item wording not installed: {key} — see {DOCS_HINT}]"
+    def item_text(self, key: str, language: str | None = None) -> str:
+        """The item's wording in ``language`` (default: the definition's). Never a placeholder: raises
+        :class:`WordingNotInstalled` when it is not installed, so nothing unfinished reaches a participant."""
+        item = self.item(key)
+        language = self._language(language)
+        if language == self.language:
+            text = item.text
+        else:
+            wording = self.translations.get(language)
+            text = wording.items.get(key) if wording else None
+        if not text:
+            raise WordingNotInstalled(self.code, language, f"item {key}")
+        return text
 
-    def option_label(self, key: str, value: int | float) -> str:
+    def staff_item_text(self, key: str, language: str | None = None) -> str:
+        """For staff pages only: the item's wording, or a clearly marked placeholder when it is missing."""
+        try:
+            return self.item_text(key, language)
+        except WordingNotInstalled:
+            return f"[Item wording not installed: {key} ({self._language(language)}) — see {DOCS_HINT}]"
+
+    def option_label(self, key: str, value: int | float, language: str | None = None) -> str:
+        """The answer's label in ``language`` (default: the definition's). A bare number reads the same in
+        every language; any other label missing in ``language`` raises :class:`WordingNotInstalled`."""
         option = self.item(key).option_for(value)
         if option is None:
             raise KeyError(f"{key}: {value!r} is not one of the item's values {list(self.item(key).values)}")
-        return option.label
+        language = self._language(language)
+        if language == self.language:
+            return option.label
+        wording = self.translations.get(language)
+        label = wording.options.get(key, {}).get(option.value) if wording else None
+        if label:
+            return label
+        if NUMERIC_LABEL_RE.match(option.label):
+            return option.label
+        raise WordingNotInstalled(self.code, language, f"answer {number_text(option.value)} of {key}")
+
+    def instructions_in(self, language: str | None = None) -> str | None:
+        """The instructions in ``language``: ``None`` when the instrument has none; raises
+        :class:`WordingNotInstalled` when it has them but not in that language."""
+        language = self._language(language)
+        if language == self.language:
+            return self.instructions
+        wording = self.translations.get(language)
+        if wording is not None and wording.instructions:
+            return wording.instructions
+        if self.instructions:
+            raise WordingNotInstalled(self.code, language, "the instructions")
+        return None
+
+    def name_in(self, language: str | None = None) -> str:
+        """The name participants read in ``language`` (the definition's when no translation names it)."""
+        wording = self.translations.get(self._language(language))
+        return (wording.name if wording else None) or self.name
+
+    def short_name_in(self, language: str | None = None) -> str:
+        wording = self.translations.get(self._language(language))
+        return (wording.short_name if wording else None) or self.short_name
 
     def scale_names(self) -> tuple[str, ...]:
         """The names an export uses for this instrument's scales: ``total`` then the subscales."""
@@ -356,6 +484,7 @@ _TOP_OPTIONAL = (
     "flags",
     "notes",
     "overrides_builtin",
+    "translations",
 )
 
 
@@ -409,7 +538,7 @@ def parse_definition(data: Any, *, file: str) -> tuple[Instrument, bool]:
         short_name=r.text(doc.get("short_name", doc["name"]), "short_name"),
         version=r.text(doc["version"], "version"),
         recall_period=r.text(doc["recall_period"], "recall_period"),
-        language=r.text(doc.get("language", "en"), "language"),
+        language=_read_language(r, doc.get("language", "en"), "language"),
         items=items,
         total=total,
         subscales=subscales,
@@ -424,6 +553,8 @@ def parse_definition(data: Any, *, file: str) -> tuple[Instrument, bool]:
         notes=notes,
         source_file=file,
     )
+    if "translations" in doc:
+        instrument = _parse_translations(r, instrument, doc["translations"])
     return instrument, overrides
 
 
@@ -761,39 +892,99 @@ def load_definition(path: Path | str) -> tuple[Instrument, bool]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _wording_for(instrument: Instrument, doc: Any, r: _Reader) -> Instrument:
-    code = instrument.code
-    doc = r.obj(doc, code, required=(), optional=("instructions", "options", *instrument.item_keys))
-    texts = {
-        key: r.text(value, f"{code}.{key}") for key, value in doc.items() if key not in ("instructions", "options")
-    }
+def _read_labels(r: _Reader, instrument: Instrument, value: Any, where: str) -> dict[str, dict[int | float, str]]:
+    """``{"*" | item_key: {value: label}}`` as ``{item_key: {value: label}}``; "*" reaches every item that
+    has the value, and an item's own labels win whatever the order in the file."""
     labels: dict[str, dict[int | float, str]] = {}
-    if "options" in doc:
-        targets = r.obj(doc["options"], f"{code}.options", required=(), optional=("*", *instrument.item_keys))
-        # The "*" labels first, so an item's own labels win whatever the order in the file.
-        for target in sorted(targets, key=lambda t: t != "*"):
-            where = f"{code}.options.{target}"
-            keys = instrument.item_keys if target == "*" else (target,)
-            for raw_value, label in r.mapping(targets[target], where).items():
-                try:
-                    value = number(Fraction(raw_value))
-                except ValueError:
-                    raise r.fail(f"{where}.{raw_value}", "option keys are the options' numeric values") from None
-                label = r.text(label, f"{where}.{raw_value}")
-                matched = [key for key in keys if instrument.item(key).option_for(value) is not None]
-                if not matched:
-                    raise r.fail(f"{where}.{raw_value}", f"no option with value {value} in {target}")
-                for key in matched:
-                    labels.setdefault(key, {})[value] = label
+    targets = r.obj(value, where, required=(), optional=("*", *instrument.item_keys))
+    for target in sorted(targets, key=lambda t: t != "*"):
+        at = f"{where}.{target}"
+        keys = instrument.item_keys if target == "*" else (target,)
+        for raw_value, label in r.mapping(targets[target], at).items():
+            try:
+                option_value = number(Fraction(raw_value))
+            except ValueError:
+                raise r.fail(f"{at}.{raw_value}", "option keys are the options' numeric values") from None
+            label = r.text(label, f"{at}.{raw_value}")
+            matched = [key for key in keys if instrument.item(key).option_for(option_value) is not None]
+            if not matched:
+                raise r.fail(f"{at}.{raw_value}", f"no option with value {option_value} in {target}")
+            for key in matched:
+                labels.setdefault(key, {})[option_value] = label
+    return labels
+
+
+def _read_language(r: _Reader, value: Any, where: str) -> str:
+    language = r.text(value, where)
+    if not LANGUAGE_RE.match(language):
+        raise r.fail(where, f"{language!r} is not a language code (e.g. 'en', 'es', 'pt-br')")
+    return language
+
+
+def _parse_translation(r: _Reader, instrument: Instrument, language: str, value: Any, where: str) -> Wording:
+    """A free definition's ``translations.<language>``: ``{"items": {key: text}, "options": {...},
+    "instructions": ..., "name": ..., "short_name": ...}``."""
+    doc = r.obj(value, where, required=("items",), optional=("instructions", "options", "name", "short_name"))
+    items_doc = r.obj(doc["items"], f"{where}.items", required=(), optional=instrument.item_keys)
+    texts = {key: r.text(text, f"{where}.items.{key}") for key, text in items_doc.items()}
+    labels = _read_labels(r, instrument, doc["options"], f"{where}.options") if "options" in doc else {}
+    return Wording(
+        language=language,
+        items=texts,
+        options=labels,
+        instructions=r.text(doc["instructions"], f"{where}.instructions") if "instructions" in doc else None,
+        name=r.text(doc["name"], f"{where}.name") if "name" in doc else None,
+        short_name=r.text(doc["short_name"], f"{where}.short_name") if "short_name" in doc else None,
+    )
+
+
+def _parse_translations(r: _Reader, instrument: Instrument, value: Any) -> Instrument:
+    if instrument.licence.wording == "restricted":
+        raise r.fail(
+            "translations", "a restricted instrument's wording must not be in the repository; use a wording file"
+        )
+    translations: dict[str, Wording] = {}
+    for language, raw in r.mapping(value, "translations").items():
+        where = f"translations.{language}"
+        _read_language(r, language, where)
+        if language == instrument.language:
+            raise r.fail(where, f"is the definition's own language ({language!r}); its wording is in the items")
+        translations[language] = _parse_translation(r, instrument, language, raw, where)
+    return replace(instrument, translations=translations)
+
+
+def _wording_for(instrument: Instrument, doc: Any, r: _Reader, *, language: str) -> Instrument:
+    """A wording file's entry for one instrument, in ``language``: the definition's own language replaces
+    its texts; another language adds to (or replaces texts of) its translation in that language."""
+    code = instrument.code
+    doc = r.obj(
+        doc, code, required=(), optional=("instructions", "options", "name", "short_name", *instrument.item_keys)
+    )
+    fixed = ("instructions", "options", "name", "short_name")
+    texts = {key: r.text(value, f"{code}.{key}") for key, value in doc.items() if key not in fixed}
+    labels = _read_labels(r, instrument, doc["options"], f"{code}.options") if "options" in doc else {}
+    instructions = r.text(doc["instructions"], f"{code}.instructions") if "instructions" in doc else None
+    name = r.text(doc["name"], f"{code}.name") if "name" in doc else None
+    short_name = r.text(doc["short_name"], f"{code}.short_name") if "short_name" in doc else None
+    if language != instrument.language:
+        wording = Wording(
+            language=language, items=texts, options=labels, instructions=instructions, name=name, short_name=short_name
+        )
+        earlier = instrument.translations.get(language)
+        translations = {**instrument.translations, language: earlier.merged(wording) if earlier else wording}
+        return replace(instrument, translations=translations)
     items = []
     for item in instrument.items:
         item_labels = labels.get(item.key, {})
         options = tuple(replace(o, label=item_labels.get(o.value, o.label)) for o in item.options)
         items.append(replace(item, text=texts.get(item.key, item.text), options=options))
-    instructions = (
-        r.text(doc["instructions"], f"{code}.instructions") if "instructions" in doc else instrument.instructions
+    return replace(
+        instrument,
+        items=tuple(items),
+        instructions=instructions or instrument.instructions,
+        name=name or instrument.name,
+        short_name=short_name or instrument.short_name,
     )
-    return replace(instrument, items=tuple(items), instructions=instructions)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -877,15 +1068,20 @@ def load_registry(
 
 
 def apply_wording(registry: Registry, wording_file: Path | str) -> Registry:
-    """Install item wording from a deployment's file: ``{code: {item_key: text, "instructions": text,
-    "options": {"*" | item_key: {value: label}}}}``. Returns a new registry; the given one is unchanged.
-    Unknown codes, items or option values raise :class:`InstrumentDefinitionError` naming the field."""
+    """Install wording from a deployment's file: ``{"language": "es", code: {item_key: text,
+    "instructions": text, "options": {"*" | item_key: {value: label}}, "name": text}}``. ``language`` is
+    optional (default ``"en"``): wording in an instrument's own language replaces its texts, wording in
+    another language is kept as that language's translation. Returns a new registry; the given one is
+    unchanged. Unknown codes, items or option values raise :class:`InstrumentDefinitionError` naming the
+    file and the field."""
     path = Path(wording_file)
     r = _Reader(path.name)
-    doc = r.obj(_parse_json(path), "", required=(), optional=registry.codes())
+    doc = r.obj(_parse_json(path), "", required=(), optional=("language", *registry.codes()))
+    language = _read_language(r, doc["language"], "language") if "language" in doc else "en"
     updated = {instrument.code: instrument for instrument in registry.all()}
     for code, wording in doc.items():
-        updated[code] = _wording_for(updated[code], wording, r)
+        if code != "language":
+            updated[code] = _wording_for(updated[code], wording, r, language=language)
     return Registry(updated.values())
 
 

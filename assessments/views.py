@@ -6,6 +6,10 @@ are plain HTML forms (no JavaScript needed); answers are written only through th
 which score them and raise safety alerts. Every page shows crisis resources, and once an answer raised a
 suicidal-ideation flag the pages of the visit show them at the top, as an alert.
 
+Pages are in the participant's language (``Participant.language``), the questionnaires too: a
+questionnaire whose wording is not installed in that language is never shown with a placeholder; the
+participant gets an apology (503) and the error is logged for the study team.
+
 A participant never sees an error page: a bad, expired or closed link gets a friendly page with 404 or
 410, a second, different submission a friendly 409, too many requests (per link, or unknown links per
 address: trial/throttling.py) a friendly 429. Pages never show the arm, contact details or anybody
@@ -25,13 +29,14 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import Resolver404, resolve, reverse
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_safe
 
 from assessments.crisis import crisis_resources_for
 from assessments.forms import QuestionnaireForm
-from assessments.instruments import Instrument, UnknownInstrumentError, get_instrument
+from assessments.instruments import Instrument, UnknownInstrumentError, WordingNotInstalled, get_instrument
 from assessments.models import (
     AccessLink,
     AssessmentStatus,
@@ -120,6 +125,15 @@ PROBLEMS = {
         _("Too many attempts"),
         _("Please wait a minute and try again. If this keeps happening, please contact the study team."),
     ),
+    "unavailable": Problem(
+        503,
+        _("This questionnaire cannot be shown right now"),
+        _(
+            "Something on our side is not ready, so we cannot show you these questions yet. The study team "
+            "has been told and will put it right. Your answers so far are kept. Please try your link again "
+            "later; there is nothing you need to do now."
+        ),
+    ),
     "csrf": Problem(
         403,
         _("Please try again"),
@@ -157,6 +171,11 @@ class Visit:
     @property
     def codes(self) -> list[str]:
         return [str(code) for code in self.assessment.instruments]
+
+    @property
+    def language(self) -> str:
+        """The participant's language: the pages and the questionnaires' wording are in it."""
+        return str(self.assessment.participant.language or "en")
 
     def _current_flags(self) -> dict[str, list[str]]:
         """Each answered questionnaire's flags, of its current version (a correction can clear a flag)."""
@@ -222,6 +241,8 @@ def _open_visit(request: HttpRequest, token: str, *, posted: str | None = None) 
             _unrecorded_signal(request, found.assessment, posted, f"Refused: the link was {refusal}")
         return problem(request, refusal)
     visit = Visit(token=token, link=link)
+    if visit.trial.simulated:  # a simulated trial's participants are fictional: its links open nothing
+        return problem(request, "invalid")
     status = visit.assessment.status
     if status in (AssessmentStatus.MISSED, AssessmentStatus.CANCELLED, AssessmentStatus.SCHEDULED):
         if posted is not None:
@@ -257,7 +278,8 @@ def _page(
         "crisis_alert": bool(visit and visit.flagged),
         **context,
     }
-    response = render(request, f"assessments/{template}", context, status=status)
+    with translation.override(visit.language if visit is not None else translation.get_language()):
+        response = render(request, f"assessments/{template}", context, status=status)
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
@@ -302,6 +324,32 @@ def _instrument(code: str) -> Instrument | None:
         return None
 
 
+def _unavailable(request: HttpRequest, visit: Visit, codes: list[str]) -> HttpResponse | None:
+    """The apology page when a questionnaire of the visit still to be answered lacks wording in the
+    participant's language (``codes``: those of the visit to check), else ``None``. Logged as an error for
+    the study team, naming the visit by its numbers, never by the link."""
+    missing = [
+        code
+        for code in codes
+        if code not in visit.done
+        and (instrument := _instrument(code)) is not None
+        and not instrument.has_wording(visit.language)
+    ]
+    if not missing:
+        return None
+    assessment = visit.assessment
+    logger.error(
+        "Questionnaire wording missing: trial %s, participant %s, visit %s: %s not installed in %r. The "
+        "participant was shown 'cannot be shown right now' (503). Install the wording (docs/instruments.md).",
+        visit.trial.slug,
+        assessment.participant.study_id or f"#{assessment.participant_id}",
+        assessment.visit.code,
+        ", ".join(missing),
+        visit.language,
+    )
+    return problem(request, "unavailable", visit=visit)
+
+
 # --------------------------------------------------------------------------------------------------
 # Views
 # --------------------------------------------------------------------------------------------------
@@ -315,14 +363,17 @@ def visit_overview(request: HttpRequest, token: str) -> HttpResponse:
         return visit
     if visit.assessment.status == AssessmentStatus.COMPLETED:
         return _page(request, "thanks.html", {}, visit=visit)
+    unavailable = _unavailable(request, visit, visit.codes)
+    if unavailable is not None:
+        return unavailable
     questionnaires = []
     for code in visit.codes:
         instrument = _instrument(code)
         questionnaires.append(
             {
                 "code": code,
-                "name": instrument.short_name if instrument else code,
-                "title": instrument.name if instrument else code,
+                "name": instrument.short_name_in(visit.language) if instrument else code,
+                "title": instrument.name_in(visit.language) if instrument else code,
                 "done": code in visit.done,
                 "started": code in visit.started,
                 "url": visit.page_url(code),
@@ -350,14 +401,19 @@ def questionnaire(request: HttpRequest, token: str, code: str) -> HttpResponse:
     if instrument is None:
         return problem(request, "not_found", visit=visit)
     if request.method == "POST":
-        if request.POST.get("action") == "save":
-            return _save_draft(request, visit, instrument)
-        return _submit(request, visit, instrument)
+        # Error messages are made as the form checks the answers: in the participant's language.
+        with translation.override(visit.language):
+            if request.POST.get("action") == "save":
+                return _save_draft(request, visit, instrument)
+            return _submit(request, visit, instrument)
     if visit.assessment.status == AssessmentStatus.COMPLETED or code in visit.done:
         return HttpResponseRedirect(visit.next_url())
+    unavailable = _unavailable(request, visit, visit.codes)
+    if unavailable is not None:
+        return unavailable
     draft = DraftAnswers.objects.filter(assessment=visit.assessment, instrument_code=code).first()
     initial = QuestionnaireForm.initial_from(draft.answers) if draft else {}
-    form = QuestionnaireForm(instrument=instrument, initial=initial)
+    form = QuestionnaireForm(instrument=instrument, initial=initial, language=visit.language)
     return _questionnaire_page(request, visit, instrument, form)
 
 
@@ -365,7 +421,7 @@ INVALID_PAGE = "Refused: the page had a question left out or an answer not among
 
 
 def _submit(request: HttpRequest, visit: Visit, instrument: Instrument) -> HttpResponse:
-    form = QuestionnaireForm(request.POST, instrument=instrument)
+    form = QuestionnaireForm(request.POST, instrument=instrument, language=visit.language)
     if not form.is_valid():
         _unrecorded_signal(request, visit.assessment, instrument.code, INVALID_PAGE)
         return _questionnaire_page(request, visit, instrument, form, status=400)
@@ -392,7 +448,7 @@ def _submit(request: HttpRequest, visit: Visit, instrument: Instrument) -> HttpR
 def _save_draft(request: HttpRequest, visit: Visit, instrument: Instrument) -> HttpResponse:
     if instrument.code in visit.done:
         return HttpResponseRedirect(visit.overview_url())  # already kept in full; nothing to save
-    form = QuestionnaireForm(request.POST, instrument=instrument, require_answers=False)
+    form = QuestionnaireForm(request.POST, instrument=instrument, require_answers=False, language=visit.language)
     if not form.is_valid():
         _unrecorded_signal(request, visit.assessment, instrument.code, INVALID_PAGE)
         return _questionnaire_page(request, visit, instrument, form, status=400)
@@ -411,10 +467,19 @@ def _save_draft(request: HttpRequest, visit: Visit, instrument: Instrument) -> H
 def _questionnaire_page(
     request: HttpRequest, visit: Visit, instrument: Instrument, form: QuestionnaireForm, *, status: int = 200
 ) -> HttpResponse:
-    questions = form.questions()
+    try:
+        with translation.override(visit.language):
+            questions = form.questions()
+            instructions = instrument.instructions_in(visit.language)
+    except WordingNotInstalled:
+        return _unavailable(request, visit, [instrument.code]) or problem(request, "unavailable", visit=visit)
     error_links = [(question.error, f"#{question.first_input_id}") for question in questions if question.error]
     context = {
         "instrument": instrument,
+        "name": instrument.name_in(visit.language),
+        "short_name": instrument.short_name_in(visit.language),
+        "instructions": instructions,
+        "wording_language": visit.language,
         "form": form,
         "questions": questions,
         "errors": [(str(message), "") for message in form.non_field_errors()] + error_links,

@@ -74,7 +74,7 @@ def ensure_trial() -> Any:
 
     trial = Trial.objects.filter(slug=common.TRIAL_SLUG).first()
     if trial is None:
-        trial = trial_create_from_template(data=read_template("therabot"), by=None)
+        trial = trial_create_from_template(data=read_template("therabot-demo"), by=None)
         trial = trial_set_status(trial=trial, status="recruiting", by=None, reason="Opened for the benchmark")
     users = get_user_model()
     for name, role in (("bench_coordinator", Role.COORDINATOR), ("bench_statistician", Role.BLINDED_STATISTICIAN)):
@@ -224,7 +224,7 @@ class Loader:
                             "us_resident": True,
                             "condition": condition,
                             "phq9_total": rng.randint(10, 27),
-                            "gadq4_score": 9.0,
+                            "gad7_total": 12,
                             "swed_high_risk": True,
                             "suicidality_treatment": False,
                             "bipolar": False,

@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
+from assessments import instruments
 from assessments.services import links
 from config.celery import app as celery_app
 from participants import messaging
@@ -99,6 +100,28 @@ def _require_services(request: pytest.FixtureRequest, settings: Any) -> None:
         if STRICT:
             pytest.fail(f"{message}; CI=true requires it (set TEST_EMBEDDED_ONLY=1 for an embedded-only run)")
         pytest.skip(message)
+
+
+TEST_WORDING = sorted((helpers.ROOT / "tests" / "wording").glob("*.json"))
+
+
+@pytest.fixture(scope="session")
+def _registries() -> dict[str, instruments.Registry]:
+    return {
+        "builtin": instruments.load_registry(),
+        "test": instruments.load_registry(wording_files=TEST_WORDING),
+    }
+
+
+@pytest.fixture(autouse=True)
+def _test_wording(request: pytest.FixtureRequest, _registries: dict[str, instruments.Registry]) -> Iterator[None]:
+    """The licensed instruments' wording is not in the repository: tests see invented, plainly fake wording
+    for them in English and Spanish (tests/wording/*.json, "Test item gadq4_1"). Tests marked
+    ``builtin_wording`` see only what ships."""
+    builtin = request.node.get_closest_marker("builtin_wording") is not None
+    instruments.install_registry(_registries["builtin" if builtin else "test"])
+    yield
+    instruments.install_registry(None)
 
 
 @pytest.fixture(autouse=True)

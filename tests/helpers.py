@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from assessments.instruments import get_instrument
@@ -12,6 +13,8 @@ from participants.models import Participant
 from trial.models import Trial, TrialMembership
 from trial.services import api_token_create, trial_set_status
 from trial.templates import read_template, trial_create_from_template
+
+ROOT = Path(__file__).resolve().parent.parent
 
 SCREENING: dict[str, dict[str, Any]] = {
     "MDD": {"phq9_total": 14},

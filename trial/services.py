@@ -60,11 +60,17 @@ def trial_set_status(*, trial: Trial, status: str, by: Actor, reason: str = "") 
         raise InvalidTransition(
             f"Trial {trial.slug} cannot go from {trial.status} to {status} (allowed: {allowed}).", field="status"
         )
-    if status == TrialStatus.RECRUITING and trial.status == TrialStatus.DRAFT:
+    if status == TrialStatus.RECRUITING:
+        # Opening and reopening alike: what was installed when the trial first opened (a questionnaire's
+        # wording, say) may be gone since.
         problems = trial.design_problems()
         if problems:
-            raise DomainError("The trial cannot open: " + " ".join(problems), field="status", code="design_incomplete")
-        _assign_blinded_labels(trial)
+            verb = "open" if trial.status == TrialStatus.DRAFT else "reopen"
+            raise DomainError(
+                f"The trial cannot {verb}: " + " ".join(problems), field="status", code="design_incomplete"
+            )
+        if trial.status == TrialStatus.DRAFT:
+            _assign_blinded_labels(trial)
     previous = trial.status
     trial.status = status
     trial.save(update_fields=["status"])

@@ -1,5 +1,10 @@
 """Create a trial from a template file (JSON): the design, sites, visits, screening rules and the first
-consent document, validated as a whole before anything is written."""
+consent document, validated as a whole before anything is written.
+
+A template may start from another: ``"extends": "therabot"`` (a bundled name, or a path relative to the
+extending file) reads that template first, and each top-level key the extending template gives replaces
+the base's key whole. Lists and objects are not merged (a visit list given is the whole visit list), so
+what a trial runs is always readable from the keys of one file or the other."""
 
 from __future__ import annotations
 
@@ -42,8 +47,7 @@ def template_path(name_or_path: str) -> Path:
     return TEMPLATE_DIR / f"{name_or_path}.json"
 
 
-def read_template(name_or_path: str) -> dict[str, Any]:
-    path = template_path(name_or_path)
+def _read_json(path: Path, name_or_path: str) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -54,6 +58,30 @@ def read_template(name_or_path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise TemplateInvalid(f"{path}: the template must be a JSON object.")
     return data
+
+
+def read_template(name_or_path: str, *, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The template's data, with what it ``extends`` read first and its own keys laid over it."""
+    path = template_path(name_or_path)
+    data = _read_json(path, name_or_path)
+    if "extends" not in data:
+        return data
+    base_name = data.pop("extends")
+    if not isinstance(base_name, str) or not base_name.strip():
+        raise TemplateInvalid(f"{path}: extends: expected the name or path of a template, got {base_name!r}.")
+    here = path.resolve()
+    seen = (*_seen, here)
+    # A path is read relative to the extending file; a bare name is a bundled template.
+    relative = path.parent / base_name
+    base_ref = str(relative) if base_name.endswith(".json") or relative.exists() else base_name
+    if template_path(base_ref).resolve() in seen:
+        chain = " -> ".join(p.stem for p in (*seen, template_path(base_ref).resolve()))
+        raise TemplateInvalid(f"{path}: extends: the templates extend each other in a circle ({chain}).")
+    try:
+        base = read_template(base_ref, _seen=seen)
+    except TemplateInvalid as exc:
+        raise TemplateInvalid(f"{path}: extends {base_name!r}: {exc.message}") from None
+    return {**base, **data}
 
 
 def _apply(instance: Any, where: str, data: Any, parents: dict[str, Any]) -> Any:

@@ -228,14 +228,41 @@ def assessments_cancel_pending(*, participant: Participant, status: str, reason:
 
 
 def check_visit_instruments(trial: Any) -> list[str]:
-    """Design check (run before a trial opens): every instrument a visit names is installed."""
+    """Design check (run whenever a trial opens or reopens to recruitment): every instrument a visit names
+    is installed and, for each of the trial's languages, has its whole wording in that language: a
+    questionnaire a participant could be sent is never shown with a placeholder. A simulated trial skips
+    the wording (its participants are fictional and its links open no page)."""
     from assessments.instruments import default_registry
 
-    known = set(default_registry().codes())
-    rows = VisitInstrument.objects.filter(visit__trial=trial).select_related("visit")
-    return [
-        f"Visit {row.visit.code!r} names instrument {row.instrument_code!r}, which is not installed "
-        f"(installed: {', '.join(sorted(known))})."
-        for row in rows
-        if row.instrument_code not in known
-    ]
+    registry = default_registry()
+    known = set(registry.codes())
+    rows = (
+        VisitInstrument.objects.filter(visit__trial=trial)
+        .select_related("visit", "arm")
+        .order_by("visit__order", "order")
+    )
+    problems: list[str] = []
+    languages = [str(language) for language in (trial.languages or ["en"])]
+    visits_of: dict[str, list[str]] = {}
+    for row in rows:
+        code = row.instrument_code
+        if code not in known:
+            problems.append(
+                f"Visit {row.visit.code!r} names instrument {code!r}, which is not installed "
+                f"(installed: {', '.join(sorted(known))})."
+            )
+        elif row.visit.code not in visits_of.setdefault(code, []):
+            visits_of[code].append(row.visit.code)
+    if trial.simulated:
+        return problems
+    for code, visits in visits_of.items():
+        instrument = registry.get(code)
+        for language in languages:
+            if not instrument.has_wording(language):
+                where = ", ".join(repr(visit) for visit in visits)
+                problems.append(
+                    f"{instrument.short_name} ({code}), scheduled at visit{'s' if len(visits) > 1 else ''} {where}, "
+                    f"has no wording installed in {language!r}, one of the trial's languages: install it (a "
+                    "wording file, docs/instruments.md), schedule an instrument that has it, or drop the language."
+                )
+    return problems

@@ -384,6 +384,9 @@ def trial_simulate(
         raise DomainError(f"Trial {trial.slug} is {trial.status}; a simulation needs a recruiting trial.")
     if participants < 1:
         raise DomainError("Simulate at least one participant.", field="participants")
+    if not trial.simulated:  # its participants will be fictional: their links must open no survey page
+        type(trial).objects.filter(pk=trial.pk).update(simulated=True)
+        trial.simulated = True
     days = recruitment_days or max(28, math.ceil(participants / 4))
     end = end or clock.now()
     start = (end - timedelta(days=days + 56 + 22)).replace(hour=9, minute=0, second=0, microsecond=0)

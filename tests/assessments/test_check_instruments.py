@@ -8,10 +8,11 @@ from django.core.management import CommandError, call_command
 from assessments.instruments import BUILTIN_DIR
 
 
+@pytest.mark.builtin_wording
 def test_it_lists_the_installed_instruments(capsys):
     call_command("check_instruments")
     out = capsys.readouterr().out
-    assert "phq9" in out and "wording installed" in out
+    assert "phq9" in out and "wording installed (en, es)" in out
     assert "gadq4" in out and "wording NOT installed" in out
     assert "8 instruments valid." in out
 

@@ -17,6 +17,7 @@ from assessments.instruments import (
     NEUTRAL_LABEL_RE,
     InstrumentDefinitionError,
     UnknownInstrumentError,
+    WordingNotInstalled,
     all_instruments,
     apply_wording,
     default_registry,
@@ -148,11 +149,13 @@ def test_gad7_lowest_option_is_not_at_all() -> None:
     assert all("sure" not in option.label for item in gad7.items for option in item.options)
 
 
+@pytest.mark.builtin_wording
 @pytest.mark.parametrize("code", RESTRICTED)
 def test_licensed_instruments_have_no_wording_in_the_repository(code: str) -> None:
     instrument = get_instrument(code)
     assert instrument.licence.wording == "restricted"
     assert not instrument.wording_installed
+    assert instrument.wording_languages() == ()
     assert instrument.instructions is None
     for item in instrument.items:
         assert item.text is None
@@ -161,14 +164,19 @@ def test_licensed_instruments_have_no_wording_in_the_repository(code: str) -> No
     assert "text" not in json.dumps(raw["items"])
 
 
-def test_licensed_item_text_is_a_marked_placeholder() -> None:
-    assert get_instrument("gadq4").item_text("gadq4_3") == (
-        "[Item wording not installed: gadq4_3 — see docs/instruments.md]"
-    )
+@pytest.mark.builtin_wording
+def test_licensed_item_text_is_never_a_placeholder_but_staff_see_a_marked_one() -> None:
+    gadq4 = get_instrument("gadq4")
+    with pytest.raises(WordingNotInstalled, match=r"gadq4: item gadq4_3 has no wording installed in 'en'"):
+        gadq4.item_text("gadq4_3")
+    with pytest.raises(WordingNotInstalled, match="'es'"):
+        gadq4.item_text("gadq4_3", "es")
+    assert gadq4.staff_item_text("gadq4_3") == "[Item wording not installed: gadq4_3 (en) — see docs/instruments.md]"
     with pytest.raises(KeyError, match="gadq4_99"):
-        get_instrument("gadq4").item_text("gadq4_99")
+        gadq4.item_text("gadq4_99")
 
 
+@pytest.mark.builtin_wording
 def test_apply_wording_installs_texts_and_labels(write: Callable[..., Path]) -> None:
     gadq4 = get_instrument("gadq4")
     wording = {key: f"Question {key}" for key in gadq4.item_keys}
@@ -189,12 +197,15 @@ def test_apply_wording_installs_texts_and_labels(write: Callable[..., Path]) -> 
     assert not default_registry().get("gadq4").wording_installed
 
 
-def test_partial_wording_leaves_placeholders(write: Callable[..., Path]) -> None:
+def test_partial_wording_is_not_wording(write: Callable[..., Path]) -> None:
     registry = load_registry(wording_files=[write({"waisr": {"waisr_1": "Item one"}}, "w.json")])
     waisr = registry.get("waisr")
     assert waisr.item_text("waisr_1") == "Item one"
-    assert waisr.item_text("waisr_2").startswith("[Item wording not installed: waisr_2")
+    with pytest.raises(WordingNotInstalled):
+        waisr.item_text("waisr_2")
+    assert waisr.staff_item_text("waisr_2").startswith("[Item wording not installed: waisr_2")
     assert not waisr.wording_installed
+    assert not waisr.has_wording("en")
 
 
 @pytest.mark.parametrize(

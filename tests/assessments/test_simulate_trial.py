@@ -15,6 +15,10 @@ from trial.models import AuditEvent, Trial, TrialStatus
 
 N = 60
 
+# As in ``make demo``: only the wording that ships. The simulated trial schedules the licensed instruments
+# of the reference template; it is marked simulated, so it opens without their wording.
+pytestmark = pytest.mark.builtin_wording
+
 
 @pytest.fixture
 def simulated(db, tmp_path):
@@ -31,6 +35,7 @@ def test_a_simulated_trial_goes_through_every_step_and_its_analysis_recovers_the
     report, analysis = simulated
     trial = Trial.objects.get(slug="therabot-sim")
     assert trial.status == TrialStatus.LOCKED
+    assert trial.simulated
     people = Participant.objects.filter(trial=trial)
     assert people.filter(allocation__isnull=False).count() == report["randomized"] == N
     assert report["screened"] == people.count() == report["ineligible"] + report["declined"] + report["enrolled"]

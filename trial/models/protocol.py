@@ -124,6 +124,11 @@ class Trial(models.Model):
         '"Why the study is run, what taking part means ..."}, "es": {...}}. The name heads their pages and '
         "message subjects, so it must name no arm: the scientific title above is for staff and registries.",
     )
+    simulated = models.BooleanField(
+        default=False,
+        help_text="A simulated trial (set by the simulator): its participants are fictional, its links open no "
+        "survey page, and it skips the check that every questionnaire has wording in every language.",
+    )
     created_at = models.DateTimeField(default=clock.now)
 
     INTEGRITY_FIELDS: ClassVar[tuple[str, ...]] = (

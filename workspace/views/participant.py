@@ -229,9 +229,9 @@ def enter_answers(request: HttpRequest, desk: Desk, pk: int, visit: UUID, code: 
     if request.method != "POST":
         return _answers_page(
             request, desk, story, title=title, instrument_code=code,
-            questionnaire=QuestionnaireForm(instrument=instrument), extra=NoteForm(), errors=[],
+            questionnaire=QuestionnaireForm(instrument=instrument, staff=True), extra=NoteForm(), errors=[],
         )  # fmt: skip
-    questionnaire = QuestionnaireForm(request.POST, instrument=instrument)
+    questionnaire = QuestionnaireForm(request.POST, instrument=instrument, staff=True)
     note = NoteForm(request.POST)
     back = _page_of(desk, pk)
     if not (questionnaire.is_valid() and note.is_valid()):
@@ -291,9 +291,10 @@ def correct_answers(request: HttpRequest, desk: Desk, pk: int, response: UUID) -
         initial = QuestionnaireForm.initial_from(current.answers)
         return _answers_page(
             request, desk, story, title=title, instrument_code=current.instrument_code,
-            questionnaire=QuestionnaireForm(instrument=instrument, initial=initial), extra=ReasonForm(), errors=[],
+            questionnaire=QuestionnaireForm(instrument=instrument, initial=initial, staff=True),
+            extra=ReasonForm(), errors=[],
         )  # fmt: skip
-    questionnaire = QuestionnaireForm(request.POST, instrument=instrument)
+    questionnaire = QuestionnaireForm(request.POST, instrument=instrument, staff=True)
     reason = ReasonForm(request.POST)
     back = _page_of(desk, pk)
     if not (questionnaire.is_valid() and reason.is_valid()):

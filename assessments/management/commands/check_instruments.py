@@ -38,8 +38,9 @@ class Command(BaseCommand):
             except InstrumentDefinitionError as exc:
                 raise CommandError(str(exc)) from exc
         for instrument in registry.all():
-            wording_state = "wording installed" if instrument.wording_installed else "wording NOT installed"
+            languages = instrument.wording_languages()
+            wording_state = f"wording installed ({', '.join(languages)})" if languages else "wording NOT installed"
             self.stdout.write(
-                f"{instrument.code:<8} {len(instrument.items):>3} items  {wording_state:<22} {instrument.name}"
+                f"{instrument.code:<8} {len(instrument.items):>3} items  {wording_state:<30} {instrument.name}"
             )
         self.stdout.write(self.style.SUCCESS(f"{len(registry.codes())} instruments valid."))

@@ -45,6 +45,7 @@ class Command(BaseCommand):
             if trial is None:
                 data = read_template("therabot")
                 data["title"] = f"{data['title']} (simulated)"
+                data["simulated"] = True  # fictional participants: no wording check, no survey pages
                 trial = trial_create_from_template(data=data, by=None, slug=slug)
                 trial = trial_set_status(trial=trial, status=TrialStatus.RECRUITING, by=None)
             report = trial_simulate(
