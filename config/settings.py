@@ -351,7 +351,7 @@ UNBLINDING_REQUEST_DAYS = env_int("UNBLINDING_REQUEST_DAYS", 7, low=1)
 # Crisis resources shown on every participant page, and at once after a risk answer (PHQ-9 item 9).
 # US defaults; a trial elsewhere replaces them (Trial.crisis_resources; see assessments/crisis.py).
 CRISIS_RESOURCES: list[dict[str, str]] = [
-    {"name": "988 Suicide & Crisis Lifeline", "action": "Call or text 988", "href": "tel:988"},
+    {"name": "988 Suicide & Crisis Lifeline", "action": "Call or text 988", "href": "tel:988", "sms": "sms:988"},
     {"name": "Emergency services", "action": "Call 911", "href": "tel:911"},
 ]
 
