@@ -35,7 +35,7 @@ def _link(participant: Participant, language: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "language, asks, lang_attr",
+    ("language", "asks", "lang_attr"),
     [("en", "In crisis?", "en"), ("es", "¿En crisis?", "es")],
 )
 def test_the_crisis_line_is_compact_and_its_numbers_are_tappable(browser, participant, language, asks, lang_attr):
