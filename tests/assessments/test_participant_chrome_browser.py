@@ -44,6 +44,7 @@ def test_the_crisis_line_is_compact_and_its_numbers_are_tappable(browser, partic
     expect(page.locator("html")).to_have_attribute("lang", lang_attr)
     line = page.locator(".crisis-line")
     expect(line).to_contain_text(asks)
+    screenshot(page, f"participant-crisis-line-{language}.png")
     box = line.bounding_box()
     assert box is not None and box["y"] == 0
     assert box["height"] <= MOST_OF_THE_SCREEN * 844, f"the crisis line takes {box['height']}px of 844"
@@ -54,7 +55,6 @@ def test_the_crisis_line_is_compact_and_its_numbers_are_tappable(browser, partic
         size = link.bounding_box()
         assert size is not None and size["height"] >= 24 and size["width"] >= 24, size
     assert_accessible(page, f"the overview in {language}")
-    screenshot(page, f"participant-crisis-line-{language}.png")
 
     # The expired-link page carries the same line, in the participant's language.
     page.goto(f"{participant_page_origin(page)}/q/{'x' * 43}/")
