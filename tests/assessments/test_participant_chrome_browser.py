@@ -117,3 +117,31 @@ def test_the_staff_workspace_links_the_icon_too(browser, live_server, coordinato
     watched.assert_clean("the workspace")
     icons = watched.page.evaluate("[...document.querySelectorAll('link[rel~=icon]')].map(l => l.href)")
     assert any(url.endswith("/favicon.ico") for url in icons), icons
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["with-js", "without-js"])
+def test_a_participant_asks_for_a_new_link_from_the_expired_link_page(browser, participant, javascript: bool):
+    from django.utils import timezone
+
+    from assessments.models import AccessLink
+    from participants.models import OutboxMessage
+
+    old = _link(participant, "es")
+    AccessLink.objects.update(expires_at=timezone.now())
+    page = new_page(browser, "phone", javascript=javascript)
+    page.goto(old)
+    expect(page.get_by_role("heading", name="Este enlace venció")).to_be_visible()
+    if javascript:
+        assert_accessible(page, "the expired-link page with its form")
+    page.get_by_label("Correo electrónico o número de celular").fill("jamie@")
+    page.get_by_role("button", name="Envíenme un enlace nuevo").click()
+    expect(page.locator("#new-link-error")).to_contain_text("Escriba un correo electrónico")
+    if javascript:
+        assert_accessible(page, "the form with its error")
+    page.get_by_label("Correo electrónico o número de celular").fill("JAMIE@example.org")
+    page.get_by_role("button", name="Envíenme un enlace nuevo").click()
+    expect(page.get_by_role("heading", name="Revise sus mensajes")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("un enlace nuevo va en camino")
+    if javascript:
+        assert_accessible(page, "the page after the request")
+    assert OutboxMessage.objects.filter(kind="new_link", participant=participant).exists()
