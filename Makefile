@@ -63,7 +63,8 @@ messages: $(STAMP)
 ## translations: compile the catalogues (.po -> .mo; the .mo files are built, never committed). Needs gettext (msgfmt).
 translations: $(STAMP)
 	@command -v msgfmt >/dev/null || { echo "translations: install gettext (msgfmt), e.g. apt-get install gettext" >&2; exit 2; }
-	DEBUG=1 $(BIN)/python manage.py compilemessages --ignore '.venv/*' --ignore 'var/*' --ignore 'build/*'
+	@# Without settings (no SECRET_KEY needed, nothing written to var/): it finds the project's locale/ folders.
+	env -u DJANGO_SETTINGS_MODULE $(BIN)/django-admin compilemessages --ignore '.venv/*' --ignore 'var/*' --ignore 'build/*'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

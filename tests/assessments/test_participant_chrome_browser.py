@@ -136,6 +136,7 @@ def test_a_participant_asks_for_a_new_link_from_the_expired_link_page(browser, p
     page.get_by_label("Correo electrónico o número de celular").fill("jamie@")
     page.get_by_role("button", name="Envíenme un enlace nuevo").click()
     expect(page.locator("#new-link-error")).to_contain_text("Escriba un correo electrónico")
+    screenshot(page, f"participant-new-link-{'js' if javascript else 'nojs'}.png")
     if javascript:
         assert_accessible(page, "the form with its error")
     page.get_by_label("Correo electrónico o número de celular").fill("JAMIE@example.org")
