@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: demo test screenshots lint typecheck check venv migrate serve serve-prod worker beat clean bench
+.PHONY: demo test screenshots lint typecheck check venv migrate serve serve-prod worker beat clean bench messages translations
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ venv: $(STAMP)
 ## demo: SQLite, tasks in-process. A simulated 210-participant trial (therabot-sim) run through the
 ## platform and analysed; the reference trial (therabot) open for recruitment; demo accounts; the server.
 SIM_ARGS ?= --participants 210 --seed 1
-demo: $(STAMP)
+demo: $(STAMP) translations
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py load_trial_template therabot-demo --open --replace || \
 	  echo "(the therabot trial already exists and is recruiting; keeping it)"
@@ -43,12 +43,28 @@ demo: $(STAMP)
 	DEBUG=1 PUBLIC_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## test: the whole suite; on PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set.
-test: $(STAMP)
+test: $(STAMP) translations
 	$(BIN)/pytest
 
 ## screenshots: the browser tests, keeping the screenshots the docs show (docs/screenshots/).
 screenshots: $(STAMP)
 	SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest -q -m browser tests/workspace tests/assessments/test_browser.py
+
+## messages: gather the translatable strings of the code and templates into each shipped language's catalogue
+## (config/locale/<lang>/LC_MESSAGES/django.po), then compile. Translate what comes out empty; docs/operator.md,
+## "Adding a language". tests/test_translations.py fails while a string is missing or untranslated.
+MESSAGE_LANGUAGES ?= es
+MAKEMESSAGES_IGNORE := --ignore '.venv/*' --ignore 'var/*' --ignore 'build/*' --ignore 'tests/*' --ignore 'bench/*'
+messages: $(STAMP)
+	DEBUG=1 $(BIN)/python manage.py makemessages $(foreach lang,$(MESSAGE_LANGUAGES),--locale $(lang)) \
+	  --add-location file --no-obsolete $(MAKEMESSAGES_IGNORE)
+	$(MAKE) translations
+
+## translations: compile the catalogues (.po -> .mo; the .mo files are built, never committed). Needs gettext (msgfmt).
+translations: $(STAMP)
+	@command -v msgfmt >/dev/null || { echo "translations: install gettext (msgfmt), e.g. apt-get install gettext" >&2; exit 2; }
+	@# Without settings (no SECRET_KEY needed, nothing written to var/): it finds the project's locale/ folders.
+	env -u DJANGO_SETTINGS_MODULE $(BIN)/django-admin compilemessages --ignore '.venv/*' --ignore 'var/*' --ignore 'build/*'
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -67,7 +83,7 @@ bench: $(STAMP)
 ## serve-prod: the production processes on one machine (Procfile: gunicorn, Celery worker and beat, run by
 ## honcho), with the settings from the environment: SECRET_KEY, DATABASE_URL and REDIS_URL at least
 ## (docs/operator.md). The web process listens on HOST:PORT (default 127.0.0.1:8000).
-serve-prod: $(STAMP)
+serve-prod: $(STAMP) translations
 	@missing=""; for name in SECRET_KEY DATABASE_URL REDIS_URL; do \
 	  [ -n "$$(printenv $$name)" ] || missing="$$missing $$name"; done; \
 	  if [ -n "$$missing" ]; then \

@@ -8,8 +8,8 @@ class AssessmentsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from assessments import instruments, messages
-        from assessments.services import scheduling
+        from assessments import instruments, messages, new_link_message
+        from assessments.services import new_link, scheduling
         from participants import events
         from participants.messaging import register_renderer
         from trial.models import register_design_check
@@ -31,3 +31,4 @@ class AssessmentsConfig(AppConfig):
         register_design_check(scheduling.check_visit_instruments)
         register_renderer(scheduling.INVITATION_KIND, messages.render_assessment_message)
         register_renderer(scheduling.REMINDER_KIND, messages.render_assessment_message)
+        register_renderer(new_link.NEW_LINK_KIND, new_link_message.render_new_link)

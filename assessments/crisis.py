@@ -17,10 +17,14 @@ from trial.models import Trial
 logger = logging.getLogger(__name__)
 
 
-class CrisisResource(TypedDict):
+class CrisisResource(TypedDict, total=False):
     name: str
     action: str
     href: str
+    # Optional: the same service by text message (``sms:988``). The compact line on every page then reads
+    # "Call or text 988" with both links; ``number`` is what the line shows (from the sms: address).
+    sms: str
+    number: str
 
 
 # Used when the setting is missing or unusable: a page must never be without somewhere to turn.
@@ -31,6 +35,7 @@ FALLBACK_CRISIS_RESOURCES: tuple[CrisisResource, ...] = (
         "name": gettext_noop("988 Suicide & Crisis Lifeline"),
         "action": gettext_noop("Call or text 988"),
         "href": "tel:988",
+        "sms": "sms:988",
     },
     {"name": gettext_noop("Emergency services"), "action": gettext_noop("Call 911"), "href": "tel:911"},
 )
@@ -48,15 +53,22 @@ def _valid_resource(entry: Any) -> CrisisResource | None:
     name, action, href = _text(entry, "name"), _text(entry, "action"), _text(entry, "href")
     if not (name and action and href) or urlsplit(href).scheme.lower() not in SAFE_SCHEMES:
         return None
-    return {"name": gettext(name), "action": gettext(action), "href": href}
+    resource: CrisisResource = {"name": gettext(name), "action": gettext(action), "href": href}
+    sms = _text(entry, "sms")
+    number = urlsplit(sms).path.strip() if urlsplit(sms).scheme.lower() == "sms" else ""
+    if number:
+        resource["sms"], resource["number"] = sms, number
+    elif sms:
+        logger.error("A crisis resource's sms must be an sms: address such as sms:988; left out: %r", sms)
+    return resource
 
 
 def crisis_resources_for(trial: Trial | None) -> list[CrisisResource]:
     """The crisis resources shown to a trial's participants (``trial`` is None when the link is unknown).
 
     The trial's own ``crisis_resources`` (a trial in another country), else ``settings.CRISIS_RESOURCES``;
-    each a list of ``{"name", "action", "href"}``. A malformed entry is logged and left out, never shown
-    as a broken link; with none left the US defaults are used.
+    each a list of ``{"name", "action", "href"}`` with an optional ``"sms"`` (``sms:988``). A malformed
+    entry is logged and left out, never shown as a broken link; with none left the US defaults are used.
     """
     configured = (
         (trial.crisis_resources if trial is not None else None) or getattr(settings, "CRISIS_RESOURCES", None) or []

@@ -236,6 +236,7 @@ def _open_visit(request: HttpRequest, token: str, *, posted: str | None = None) 
         found = links.link_find(token=token)
         if found is None:
             return _unknown_link(request, address)  # the token is nobody's: there is nobody to raise a signal for
+        use_language(found.assessment.participant.language)  # the page saying why, in the participant's
         refusal = links.link_refusal(token=token)  # replaced by a newer message's link, or expired
         if posted is not None:
             _unrecorded_signal(request, found.assessment, posted, f"Refused: the link was {refusal}")
@@ -243,6 +244,7 @@ def _open_visit(request: HttpRequest, token: str, *, posted: str | None = None) 
     visit = Visit(token=token, link=link)
     if visit.trial.simulated:  # a simulated trial's participants are fictional: its links open nothing
         return problem(request, "invalid")
+    use_language(visit.assessment.participant.language)
     status = visit.assessment.status
     if status in (AssessmentStatus.MISSED, AssessmentStatus.CANCELLED, AssessmentStatus.SCHEDULED):
         if posted is not None:
@@ -267,11 +269,21 @@ def _unrecorded_signal(request: HttpRequest, assessment: ScheduledAssessment, co
 # --------------------------------------------------------------------------------------------------
 
 
+def use_language(language: str) -> None:
+    """Pages, errors and crisis resources in the participant's language (``Participant.language``), for the
+    rest of this request (LocaleMiddleware chooses again at the next one); a language the deployment does
+    not ship leaves the one the browser asked for."""
+    if language in dict(settings.LANGUAGES):
+        translation.activate(language)
+
+
 def _page(
     request: HttpRequest, template: str, context: dict[str, Any], *, visit: Visit | None, status: int = 200
 ) -> HttpResponse:
     # The trial's title is not shown: a scientific title names the arms ("chatbot versus waitlist").
     trial = visit.trial if visit is not None else None
+    if visit is not None:
+        use_language(visit.assessment.participant.language)
     context = {
         "visit": visit,
         "crisis_resources": crisis_resources_for(trial),

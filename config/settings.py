@@ -351,7 +351,7 @@ UNBLINDING_REQUEST_DAYS = env_int("UNBLINDING_REQUEST_DAYS", 7, low=1)
 # Crisis resources shown on every participant page, and at once after a risk answer (PHQ-9 item 9).
 # US defaults; a trial elsewhere replaces them (Trial.crisis_resources; see assessments/crisis.py).
 CRISIS_RESOURCES: list[dict[str, str]] = [
-    {"name": "988 Suicide & Crisis Lifeline", "action": "Call or text 988", "href": "tel:988"},
+    {"name": "988 Suicide & Crisis Lifeline", "action": "Call or text 988", "href": "tel:988", "sms": "sms:988"},
     {"name": "Emergency services", "action": "Call 911", "href": "tel:911"},
 ]
 
@@ -447,10 +447,13 @@ OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Trial platform")
 # API tokens: stored hashed, shown once; a new token lasts this many days (its owner may ask for fewer).
 API_TOKEN_TTL_DAYS = env_int("API_TOKEN_TTL_DAYS", 90, low=1, high=3650)
 
-# Participant pages (/q/): requests per link, and unknown links per address (guessing); docs/operator.md.
+# Participant pages (/q/): requests per link, and unknown links per address (guessing); "Send me a new link"
+# requests per e-mail address or phone number, and per address the requests come from; docs/operator.md.
 PARTICIPANT_PAGE_RATES = {
     "link": env_rate("PARTICIPANT_RATE_PER_LINK", "300/hour"),
     "bad_link": env_rate("PARTICIPANT_RATE_BAD_LINKS", "30/hour"),
+    "new_link_contact": env_rate("PARTICIPANT_RATE_PER_CONTACT", "3/hour"),
+    "new_link_client": env_rate("PARTICIPANT_RATE_NEW_LINK_PER_CLIENT", "10/hour"),
 }
 
 REST_FRAMEWORK = {

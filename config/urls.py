@@ -8,7 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from analysis import api as analysis_api
 from assessments import api as assessments_api
-from config import health
+from config import health, site
 from participants import api as participants_api
 from participants import api_chatbot, api_safety
 from trial import api as trial_api
@@ -111,6 +111,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/workspace/", permanent=False)),
     path("workspace/", include("workspace.urls")),
     path("health/", health.health, name="health"),
+    path("favicon.ico", site.favicon, name="favicon"),
+    path("manifest.webmanifest", site.manifest, name="manifest"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

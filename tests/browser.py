@@ -186,8 +186,6 @@ class Watched:
 
     def _console(self, message: Any) -> None:
         url = (message.location or {}).get("url", "")
-        if "favicon.ico" in url:
-            return  # the site has no icon; browsers ask anyway
         if message.text.startswith("Failed to load resource") and url == self.page.url:
             return  # the page's own status (a 400 with the form's errors, the 404 problem page)
         if message.type in {"error", "warning"} or "Content Security Policy" in message.text:

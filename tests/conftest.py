@@ -5,6 +5,7 @@ the watch that fails the run if any link token or API key issued in it was writt
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -63,6 +64,18 @@ class _WrittenLog(logging.Handler):
             for word in self.WORD.findall(text):
                 for start in range(len(word) - 42):
                     self.seen.setdefault(word[start : start + 43], text[:500])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_translations() -> None:
+    """The catalogues compiled, as ``make translations`` does (the .mo files are built, never committed);
+    a catalogue already compiled and unchanged is left as it is."""
+    from pathlib import Path
+
+    from django.core.management import call_command
+
+    with contextlib.chdir(Path(__file__).resolve().parent.parent):
+        call_command("compilemessages", ignore_patterns=[".venv/*", "var/*", "build/*"], verbosity=0)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -41,6 +41,10 @@ for name in (
     print(get_template(name).origin.name)
 print(finders.find("assessments/participant.css"))
 print(finders.find("api/redoc-init.js"))
+for icon in ("favicon.ico", "icon-192.png", "icon-512.png", "icon.svg"):
+    print(finders.find(f"site/{icon}"))
+print(get_template("messages/new_link/body.txt").origin.name)
+print(Path(settings.LOCALE_PATHS[0]) / "es" / "LC_MESSAGES" / "django.mo")
 print(BUILTIN_DIR / "phq9.json", TEMPLATE_DIR / "therabot.json", sep="\\n")
 print(Path(settings.LOCALE_PATHS[0]) / "es" / "LC_MESSAGES" / "django.po")
 print(Path(config.__file__).parent)

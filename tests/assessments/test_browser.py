@@ -66,7 +66,7 @@ def test_a_participant_answers_the_phq9_and_gad7_and_is_thanked(browser, short_t
     page.goto(_invitation_link())
     expect(page.get_by_role("heading", name="Your questionnaires")).to_be_visible()
     expect(page.locator(".questionnaire-item")).to_have_count(2)
-    expect(page.get_by_role("link", name="Call or text 988")).to_be_visible()
+    expect(page.locator(".crisis-line a[href='tel:988']")).to_be_visible()
     page.get_by_role("link", name="Start").click()
 
     expect(page.get_by_role("heading", name="Patient Health Questionnaire-9")).to_be_visible()
