@@ -31,3 +31,4 @@ class AssessmentsConfig(AppConfig):
         register_design_check(scheduling.check_visit_instruments)
         register_renderer(scheduling.INVITATION_KIND, messages.render_assessment_message)
         register_renderer(scheduling.REMINDER_KIND, messages.render_assessment_message)
+        messages.register_message_templates()

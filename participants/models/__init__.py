@@ -12,6 +12,7 @@ from participants.models.core import (
     StudyIdCounter,
 )
 from participants.models.engagement import ChatbotApiKey, EngagementSession
+from participants.models.message_templates import MessageTemplate
 from participants.models.outbox import Channel, MessageStatus, OutboxMessage
 from participants.models.safety import AlertSource, AlertStatus, RiskLevel, SafetyAlert
 
@@ -32,6 +33,7 @@ __all__ = [
     "EmergencyUnblinding",
     "EngagementSession",
     "MessageStatus",
+    "MessageTemplate",
     "OutboxMessage",
     "Participant",
     "RandomizationSequence",
