@@ -254,9 +254,9 @@ def render_sample(kind: str, *, trial: Trial, language: str, sources: Sources | 
     ``sources`` is given), in the trial's timezone."""
     if sources is None:
         sources = current_sources(trial=trial, kind=kind, language=language)
-    return render_sources(
-        sources, trial=trial, language=language, timezone=trial.timezone, context=sample_context(kind)
-    )
+    with translation.override(language):
+        context = sample_context(kind)
+    return render_sources(sources, trial=trial, language=language, timezone=trial.timezone, context=context)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -304,9 +304,9 @@ def message_template_check(
         raise TemplateRefused(
             "The HTML part must not contain scripts (<script>, javascript: links or on...= handlers).", field="html"
         )
-    context = sample_context(kind)
     try:
         with translation.override(language), django_timezone.override(_tz(trial.timezone)):
+            context = sample_context(kind)
             full = {**base_context(trial=trial, language=language), **context}
             parts = {}
             for part in PARTS:

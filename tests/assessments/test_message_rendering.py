@@ -29,12 +29,13 @@ from participants.models import Channel, OutboxMessage, Participant
 from participants.services.adverse_events import adverse_event_record
 from participants.services.safety import safety_alert_raise
 from tests import helpers
+from tests.catalogue import compiled_locale, spanish_catalogue  # noqa: F401 (fixtures)
 from trial import clock
 from trial.models import Trial
 from trial.services import trial_set_status
 from trial.templates import TEMPLATE_DIR, read_template, trial_create_from_template
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("spanish_catalogue")]
 
 TRIAL_FILES = sorted(TEMPLATE_DIR.glob("*.json"))
 LANGUAGES = ["en", "es"]
