@@ -16,6 +16,7 @@ screens), and has no script in its HTML part.
 
 from __future__ import annotations
 
+import functools
 import re
 import zoneinfo
 from collections.abc import Callable, Iterable
@@ -185,6 +186,7 @@ def trial_contact_email(trial: Trial, language: str) -> str:
 def base_context(*, trial: Trial, language: str) -> dict[str, Any]:
     """What every message's context holds (call with ``language`` active)."""
     context: dict[str, Any] = {
+        "first_name": "",  # each kind's context gives it (the participant's, the staff member's)
         "study_name": trial.public_text(language)["name"],
         "contact_email": trial_contact_email(trial, language),
         "language": language,
@@ -199,6 +201,7 @@ def _tz(value: tzinfo | str) -> tzinfo:
     return zoneinfo.ZoneInfo(value) if isinstance(value, str) else value
 
 
+@functools.lru_cache(maxsize=256)  # a compiled template renders any number of times (the sweep's invitations)
 def _compile(source: str, part: str, *, strict: bool = False) -> Template:
     return _engine_for(part, strict=strict).from_string(source)
 
@@ -265,11 +268,12 @@ def render_sample(kind: str, *, trial: Trial, language: str, sources: Sources | 
 
 
 def forbidden_in_subject(trial: Trial) -> list[str]:
-    """What a subject must never contain: the scientific title and every arm's name and code."""
+    """What a subject must never contain: the scientific title and every arm's name and code (codes of one
+    or two characters, such as "A", are words of ordinary sentences and tell nothing)."""
     words = [trial.title]
     for arm in trial.arms.all():
         words += [arm.name, arm.code]
-    return [w for w in words if w and w.strip()]
+    return [w.strip() for w in words if w and len(w.strip()) > 2]
 
 
 def _contains(text: str, word: str) -> bool:

@@ -195,3 +195,19 @@ def test_safety_e_mails_are_templated_with_html_and_no_title_in_the_subject(tria
     for sent in staff:
         _assert_clean_subject(str(sent.subject), trial)
         assert sent.alternatives and "<a href=" in str(sent.alternatives[0][0])
+
+
+def test_dates_follow_the_participants_timezone_not_the_trials(trial: Trial) -> None:
+    participant = helpers.consented(trial)
+    contact = services.ContactInput(full_name="Jamie Doe", email="jamie@example.org", timezone="America/Los_Angeles")
+    assessment = _baseline(services.participant_enroll(participant=participant, contact=contact, by=None))
+    los_angeles = ZoneInfo("America/Los_Angeles")
+    last_day, _ = window_end(assessment.closes_at, los_angeles)
+    assert last_day is not None  # the window closes at midnight where the participant lives
+    assert window_end(assessment.closes_at, NEW_YORK)[0] is None  # 3 a.m. in the trial's own timezone
+    email = _render(assessment, INVITATION_KIND, Channel.EMAIL)
+    assert f"until the end of {date_format(last_day, 'DATE_FORMAT')}." in email.body
+    url = LINK.search(email.body).group(0)  # type: ignore[union-attr]
+    assert Client().get(url[url.index("/q/") :]).context["last_day"] == last_day
+    event = icalendar.Calendar.from_ical(email.attachments[0].content).walk("VEVENT")[0]
+    assert event.decoded("dtend") == last_day + timedelta(days=1)
