@@ -361,7 +361,8 @@ class MessageTemplateAdmin(TrialScopedMixin[MessageTemplate]):
 
     form = MessageTemplateForm
     list_display = ["trial_slug", "kind", "language", "version", "reason", "created_by", "created_at", "preview"]
-    list_filter = ["trial", "kind", "language"]
+    list_filter = [("trial", admin.RelatedOnlyFieldListFilter), "kind", "language"]
+    list_select_related = ["trial", "created_by"]
     readonly_fields = ["preview"]
 
     def get_fields(self, request: HttpRequest, obj: MessageTemplate | None = None) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core import mail
 from django.test import Client
 from django.urls import reverse
@@ -197,7 +196,7 @@ def test_the_admin_previews_what_is_sent_now_in_every_language(ivan: Client, tri
 
 
 def test_outsiders_and_coordinators_neither_see_nor_add_templates(
-    client: Client, trial: Trial, coordinator: Any, outsider: Any
+    client: Client, trial: Trial, other_trial: Trial, coordinator: Any, outsider: Any
 ) -> None:
     row = mt.message_template_save(trial=trial, kind=INVITATION_KIND, language="en", by=None, **_defaults())
     for user in (coordinator, outsider):
@@ -209,7 +208,9 @@ def test_outsiders_and_coordinators_neither_see_nor_add_templates(
         )
         assert c.get(reverse("admin:participants_messagetemplate_preview", args=[row.pk])).status_code == 404
     oscar = login(Client(), outsider)
+    listing = oscar.get(reverse("admin:participants_messagetemplate_changelist")).content.decode()
+    other = reverse("admin:participants_messagetemplate_current", args=[other_trial.pk, INVITATION_KIND])
+    assert other in listing and f"/current/{trial.pk}/" not in listing and trial.slug not in listing
     response = oscar.post(reverse(ADD), _form(trial))
     assert response.status_code == 200 and "trial" in response.context["adminform"].form.errors
     assert MessageTemplate.objects.count() == 1
-    assert get_user_model().objects.filter(username="oscar").exists()
