@@ -3,10 +3,13 @@ text). Versions are never edited: a change is a new version, and the newest is t
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
 from trial import clock
+from trial.errors import Conflict
 from trial.models import Trial
 
 
@@ -38,3 +41,11 @@ class MessageTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} ({self.language}) v{self.version}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise Conflict("A message template version is kept as saved: add a new version instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise Conflict("A message template version is kept as saved: add a new version instead.")

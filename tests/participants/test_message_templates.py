@@ -18,6 +18,7 @@ from participants.services.safety import ALERT_KIND
 from tests import helpers
 from tests.admin import login
 from tests.catalogue import compiled_locale, spanish_catalogue  # noqa: F401 (fixtures)
+from trial.errors import Conflict
 from trial.models import AuditEvent, Trial
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("spanish_catalogue")]
@@ -79,6 +80,11 @@ def test_versions_count_up_per_trial_kind_and_language_and_are_audited(trial: Tr
     assert events.count() == 4
     assert events[1].actor_id == investigator.pk and events[1].reason == "Ethics v2"
     assert events[1].changes["version"] == [1, 2]
+    first.subject = "changed"
+    with pytest.raises(Conflict, match="kept as saved"):
+        first.save()
+    with pytest.raises(Conflict, match="kept as saved"):
+        first.delete()
 
 
 @pytest.mark.parametrize(
