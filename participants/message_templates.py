@@ -298,6 +298,8 @@ def message_template_check(
             raise TemplateRefused(f"The {part} is empty.", field=part)
         if part == "sms" and source.strip() and not info.sms:
             raise TemplateRefused(f"{kind} messages are not sent by SMS: leave the SMS text empty.", field="sms")
+        if part == "sms" and not source.strip() and info.sms:
+            raise TemplateRefused(f"{kind} messages may go by SMS: give the SMS text too.", field="sms")
         try:
             _compile(source, part, strict=True)
         except TemplateSyntaxError as exc:

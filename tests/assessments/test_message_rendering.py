@@ -17,6 +17,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.test import Client
 from django.utils import translation
 from django.utils.formats import date_format
+from django.utils.html import escape
 
 from assessments.messages import render_assessment_message
 from assessments.models import ScheduledAssessment
@@ -94,6 +95,14 @@ def test_every_registered_kind_renders_with_a_clean_subject(path: Path, language
         assert parts.text.strip() and f'<html lang="{language}">' in parts.html
         assert "<script" not in parts.html
         assert (parts.sms is not None) == info.sms
+        sample = sample_context(info.kind)
+        if "url" in sample:  # a message about a page links to it, in every part
+            for body in (parts.text, parts.html, parts.sms or sample["url"]):
+                assert sample["url"] in body or escape(sample["url"]) in body, (info.kind, body)
+        if sample.get("last_day"):
+            with translation.override(language):
+                day = date_format(sample["last_day"], "DATE_FORMAT")
+            assert day in parts.text and day in parts.html, (info.kind, parts.text)
 
 
 @pytest.mark.parametrize("path", TRIAL_FILES, ids=lambda p: p.stem)

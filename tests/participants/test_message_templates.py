@@ -126,6 +126,8 @@ def test_languages_and_parts_must_fit_the_kind(trial: Trial) -> None:
         _save(trial, language="fr")
     with pytest.raises(mt.TemplateRefused, match="written in en, not 'es'"):
         _save(trial, kind=ALERT_KIND, language="es")
+    with pytest.raises(mt.TemplateRefused, match="may go by SMS: give the SMS text too"):
+        _save(trial, sms=" ")
     with pytest.raises(mt.TemplateRefused, match="not sent by SMS"):
         _save(trial, kind=ALERT_KIND, sms="{{ url }}")
     staff = _save(trial, kind=ALERT_KIND, subject="[{{ trial_slug }}] Alert: {{ participant }}")
