@@ -5,6 +5,7 @@ timezone; an invitation e-mail carries the window as a calendar file."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from functools import partial
 from typing import Any
@@ -55,14 +56,38 @@ def render_assessment_message(message: OutboxMessage) -> Rendered | Skip:
         )
     trial = participant.trial
     url = link_create(assessment=assessment)
-    tz = participant_tz(participant)
     languages = trial.languages or [settings.LANGUAGE_CODE]
     language = participant.language if participant.language in languages else languages[0]
     kind = INVITATION_KIND if message.kind == INVITATION_KIND else REMINDER_KIND
-    with translation.override(language):
-        context = assessment_context(assessment, first_name=contact.full_name.split()[0], url=url, tz=tz)
-    parts = render_message(kind, trial=trial, language=language, timezone=tz, context=context)
     retract = partial(link_retract, url=url)
+    try:  # a message that cannot be written leaves no live link behind (the retry mints another)
+        first_name = (contact.full_name.split() or [""])[0]
+        return _written(
+            message, assessment, to=to, first_name=first_name, url=url, kind=kind, language=language, now=now,
+            retract=retract,
+        )  # fmt: skip
+    except Exception:
+        retract()
+        raise
+
+
+def _written(
+    message: OutboxMessage,
+    assessment: ScheduledAssessment,
+    *,
+    to: str,
+    first_name: str,
+    url: str,
+    kind: str,
+    language: str,
+    now: datetime,
+    retract: Callable[[], None],
+) -> Rendered:
+    participant = assessment.participant
+    tz = participant_tz(participant)
+    with translation.override(language):
+        context = assessment_context(assessment, first_name=first_name, url=url, tz=tz)
+    parts = render_message(kind, trial=participant.trial, language=language, timezone=tz, context=context)
     if message.channel == Channel.SMS:
         return Rendered(to=to, subject=parts.subject, body=parts.sms or parts.text, on_failure=retract)
     attachments: tuple[Attachment, ...] = ()

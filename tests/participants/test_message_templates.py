@@ -10,10 +10,11 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from assessments.models import AccessLink
 from assessments.services.scheduling import INVITATION_KIND, REMINDER_KIND
 from participants import message_templates as mt
 from participants.messaging import outbox_deliver_due
-from participants.models import MessageTemplate, Participant
+from participants.models import MessageTemplate, OutboxMessage, Participant
 from participants.services.safety import ALERT_KIND
 from tests import helpers
 from tests.admin import login
@@ -222,3 +223,16 @@ def test_outsiders_and_coordinators_neither_see_nor_add_templates(
     response = oscar.post(reverse(ADD), _form(trial))
     assert response.status_code == 200 and "trial" in response.context["adminform"].form.errors
     assert MessageTemplate.objects.count() == 1
+
+
+def test_a_version_that_fails_at_send_time_leaves_no_link_and_is_retried(trial: Trial) -> None:
+    # Saved past the check (as a database edit would be): the message is retried, its link taken back.
+    MessageTemplate.objects.create(
+        trial=trial, kind=INVITATION_KIND, language="en", version=1, **{**_defaults(), "text": "{% include 'x' %}"}
+    )
+    participant = helpers.enrolled(trial)
+    outbox_deliver_due()
+    message = OutboxMessage.objects.get(participant=participant, kind=INVITATION_KIND)
+    assert message.status == "pending" and "TemplateDoesNotExist" in message.last_error
+    assert not AccessLink.objects.filter(assessment__participant=participant).exists()
+    assert not mail.outbox
