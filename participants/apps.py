@@ -33,4 +33,10 @@ class ParticipantsConfig(AppConfig):
             sample_context=adverse_events.sample_serious_context,
             staff=True,
         )
+        message_templates.register_template_kind(
+            unblinding.NOTICE_KIND,
+            description="Emergency unblinding of a participant, to the trial's clinical roles; staff, in English.",
+            sample_context=unblinding.sample_notice_context,
+            staff=True,
+        )
         trial_unblinding_step.connect(unblinding.notify_trial_unblinding_step, dispatch_uid="trial-unblinding-notices")

@@ -86,7 +86,13 @@ def _assert_clean_subject(subject: str, trial: Trial) -> None:
 def test_every_registered_kind_renders_with_a_clean_subject(path: Path, language: str) -> None:
     trial = _trial(path)
     kinds = template_kinds()
-    assert {k.kind for k in kinds} >= {INVITATION_KIND, REMINDER_KIND, "safety_alert", "adverse_event_serious"}
+    assert {k.kind for k in kinds} >= {
+        INVITATION_KIND,
+        REMINDER_KIND,
+        "safety_alert",
+        "adverse_event_serious",
+        "unblinding_notice",
+    }
     for info in kinds:
         parts = render_message(
             info.kind, trial=trial, language=language, timezone=trial.timezone, context=sample_context(info.kind)
