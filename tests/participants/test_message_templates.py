@@ -236,3 +236,15 @@ def test_a_version_that_fails_at_send_time_leaves_no_link_and_is_retried(trial: 
     assert message.status == "pending" and "TemplateDoesNotExist" in message.last_error
     assert not AccessLink.objects.filter(assessment__participant=participant).exists()
     assert not mail.outbox
+
+
+def test_messages_name_the_study_teams_address_where_one_is_given(trial: Trial, settings: Any) -> None:
+    assert "Write to the study team" not in mt.render_sample(INVITATION_KIND, trial=trial, language="en").text
+    settings.STUDY_CONTACT_EMAIL = "team@example.org"
+    parts = mt.render_sample(REMINDER_KIND, trial=trial, language="en")
+    assert "Write to the study team at team@example.org." in parts.text
+    assert 'href="mailto:team@example.org"' in parts.html
+    trial.public_info["es"]["contact_email"] = "equipo@example.org"
+    trial.save(update_fields=["public_info"])
+    spanish = mt.render_sample(REMINDER_KIND, trial=trial, language="es").text
+    assert "Escriba al equipo del estudio a equipo@example.org." in spanish
