@@ -32,3 +32,4 @@ class AssessmentsConfig(AppConfig):
         register_renderer(scheduling.INVITATION_KIND, messages.render_assessment_message)
         register_renderer(scheduling.REMINDER_KIND, messages.render_assessment_message)
         register_renderer(new_link.NEW_LINK_KIND, new_link_message.render_new_link)
+        messages.register_message_templates()

@@ -1,17 +1,31 @@
 """Invitation and reminder messages, written at send time: a link minted then, the current contact
-details, and nothing at all if the participant withdrew or the questionnaire is no longer open."""
+details, and nothing at all if the participant withdrew or the questionnaire is no longer open. The
+wording is the trial's templates (participants.message_templates), in the participant's language and
+timezone; an invitation e-mail carries the window as a calendar file."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date, datetime
 from functools import partial
+from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import pgettext
+
+from assessments.calendar import MIMETYPE, window_ics
 from assessments.crisis import crisis_resources_for
 from assessments.models import AssessmentStatus, ScheduledAssessment
+from assessments.schedule import window_end
 from assessments.services.links import link_create, link_retract
-from assessments.services.scheduling import INVITATION_KIND, participant_tz
-from participants.messaging import Rendered, Skip
+from assessments.services.scheduling import INVITATION_KIND, REMINDER_KIND, participant_tz
+from participants.message_templates import register_context_provider, register_template_kind, render_message
+from participants.messaging import Attachment, Rendered, Skip
 from participants.models import Channel, ContactDetails, OutboxMessage, Status
 from trial import clock
+from trial.models import Trial, VisitDefinition
 
 ACTIVE = (Status.ENROLLED, Status.RANDOMIZED, Status.LOST_TO_FOLLOW_UP)
 
@@ -42,23 +56,109 @@ def render_assessment_message(message: OutboxMessage) -> Rendered | Skip:
         )
     trial = participant.trial
     url = link_create(assessment=assessment, channel=message.channel)
-    closes = assessment.closes_at.astimezone(participant_tz(participant))
-    first_name = contact.full_name.split()[0]
-    if message.kind == INVITATION_KIND:
-        subject = f"{trial.title}: your {assessment.visit.name.lower()} questionnaires"
-        opening = f"Hello {first_name},\n\nIt is time for your {assessment.visit.name.lower()} questionnaires."
-    else:
-        subject = f"Reminder: {trial.title} questionnaires"
-        opening = (
-            f"Hello {first_name},\n\nA reminder: your {assessment.visit.name.lower()} questionnaires are still open."
-        )
+    languages = trial.languages or [settings.LANGUAGE_CODE]
+    language = participant.language if participant.language in languages else languages[0]
+    kind = INVITATION_KIND if message.kind == INVITATION_KIND else REMINDER_KIND
+    retract = partial(link_retract, url=url)
+    try:  # a message that cannot be written leaves no live link behind (the retry mints another)
+        first_name = (contact.full_name.split() or [""])[0]
+        return _written(
+            message, assessment, to=to, first_name=first_name, url=url, kind=kind, language=language, now=now,
+            retract=retract,
+        )  # fmt: skip
+    except Exception:
+        retract()
+        raise
+
+
+def _written(
+    message: OutboxMessage,
+    assessment: ScheduledAssessment,
+    *,
+    to: str,
+    first_name: str,
+    url: str,
+    kind: str,
+    language: str,
+    now: datetime,
+    retract: Callable[[], None],
+) -> Rendered:
+    participant = assessment.participant
+    tz = participant_tz(participant)
+    with translation.override(language):
+        context = assessment_context(assessment, first_name=first_name, url=url, tz=tz)
+    parts = render_message(kind, trial=participant.trial, language=language, timezone=tz, context=context)
     if message.channel == Channel.SMS:
-        body = f"{trial.title}: your questionnaires are ready until {closes:%b %d}. {url}"
-        return Rendered(to=to, subject=subject, body=body, on_failure=partial(link_retract, url=url))
-    body = (
-        f"{opening} They take about ten minutes.\n\n{url}\n\n"
-        f"The link is personal and works until {closes:%A %B %d, %Y}.\n\n"
-        "If you are in crisis or thinking of harming yourself:\n"
-        + "".join(f"- {r['action']} ({r['name']})\n" for r in crisis_resources_for(trial))
+        return Rendered(to=to, subject=parts.subject, body=parts.sms or parts.text, on_failure=retract)
+    attachments: tuple[Attachment, ...] = ()
+    if kind == INVITATION_KIND:
+        with translation.override(language):
+            ics = window_ics(
+                uid=str(assessment.public_id),
+                study_name=context["study_name"],
+                visit_name=context["visit_name"],
+                opens_at=assessment.opens_at,
+                closes_at=assessment.closes_at,
+                tz=tz,
+                stamp=now,
+            )
+        attachments = (Attachment(filename="questionnaires.ics", content=ics, mimetype=MIMETYPE),)
+    return Rendered(
+        to=to, subject=parts.subject, body=parts.text, html=parts.html, attachments=attachments, on_failure=retract
     )
-    return Rendered(to=to, subject=subject, body=body, on_failure=partial(link_retract, url=url))
+
+
+def visit_label(visit: VisitDefinition) -> str:
+    """The visit's name in the active language: the protocol's own name in English (the language it is
+    written in), a translated one from its week otherwise."""
+    if (translation.get_language() or "en").split("-")[0] == "en":
+        return visit.name
+    if visit.week == 0:
+        return pgettext("visit", "Baseline")
+    return pgettext("visit", "Week %(week)s") % {"week": visit.week}
+
+
+def assessment_context(assessment: ScheduledAssessment, *, first_name: str, url: str, tz: ZoneInfo) -> dict[str, Any]:
+    """What an invitation or reminder says about its visit (call with the language active)."""
+    last_day, closes_at = window_end(assessment.closes_at, tz)
+    return {
+        "first_name": first_name,
+        "study_name": assessment.participant.trial.public_text(translation.get_language())["name"],
+        "visit_name": visit_label(assessment.visit),
+        "url": url,
+        "last_day": last_day,
+        "closes_at": closes_at,
+        "opens_at": assessment.opens_at,
+    }
+
+
+def _sample() -> dict[str, Any]:
+    return {
+        "first_name": "Alex",
+        "visit_name": pgettext("visit", "Week %(week)s") % {"week": 4},
+        "url": f"{settings.PUBLIC_BASE_URL.rstrip('/')}/q/SAMPLE-LINK-NOT-REAL/",
+        "last_day": date(2026, 12, 18),
+        "closes_at": None,
+        "opens_at": datetime(2026, 12, 11, 14, 0, tzinfo=ZoneInfo("UTC")),
+    }
+
+
+def register_message_templates() -> None:
+    """The kinds this app owns (assessments/apps.py), and the crisis resources every message carries."""
+    register_template_kind(
+        INVITATION_KIND,
+        description="Invitation to a visit's questionnaires (e-mail with a calendar file, or SMS).",
+        sample_context=_sample,
+        sms=True,
+    )
+    register_template_kind(
+        REMINDER_KIND,
+        description="Reminder of a visit's questionnaires still to fill in (e-mail or SMS).",
+        sample_context=_sample,
+        sms=True,
+    )
+    register_context_provider(crisis_context)
+
+
+def crisis_context(trial: Trial, language: str) -> dict[str, Any]:
+    return {"crisis_resources": crisis_resources_for(trial)}

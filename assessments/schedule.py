@@ -62,3 +62,14 @@ def next_reminder(
     opened_day = opened_at.astimezone(tz).date()
     at = _local(opened_day + timedelta(days=days[sent]), time(hour=send_hour), tz)
     return at if at < closes_at else None
+
+
+def window_end(closes_at: datetime, tz: ZoneInfo) -> tuple[date | None, datetime | None]:
+    """How a window's end is told to its participant, in their timezone: the last whole day when it
+    closes at local midnight (the usual case: "until the end of Dec 18", not "until Dec 19"), else the
+    local date and time it closes. The participant's page and every message use this one answer.
+    Naive values, so templates show them as they are."""
+    closes = closes_at.astimezone(tz)
+    if closes.time() == time(0, 0):
+        return (closes - timedelta(days=1)).date(), None
+    return None, closes.replace(tzinfo=None)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import KeysView
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -45,6 +45,7 @@ from assessments.models import (
     ResponseSource,
     ScheduledAssessment,
 )
+from assessments.schedule import window_end
 from assessments.services import links
 from assessments.services.scheduling import participant_tz
 from assessments.services.submission import draft_save, response_submit, unrecorded_signal_raise
@@ -320,12 +321,7 @@ def _unknown_link(request: HttpRequest, address: str) -> HttpResponse:
 
 
 def _last_day(assessment: ScheduledAssessment) -> tuple[date | None, datetime | None]:
-    """When the window closes, in the participant's timezone: the last whole day when it closes at local
-    midnight (the usual case), else the local date and time. Naive values, so templates do not convert."""
-    closes = assessment.closes_at.astimezone(participant_tz(assessment.participant))
-    if closes.time() == time(0, 0):
-        return (closes - timedelta(days=1)).date(), None
-    return None, closes.replace(tzinfo=None)
+    return window_end(assessment.closes_at, participant_tz(assessment.participant))
 
 
 def _instrument(code: str) -> Instrument | None:

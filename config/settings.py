@@ -340,6 +340,9 @@ if os.environ.get("CSP_REPORT_URI", "").strip():
 
 # Where links in messages point (participant questionnaire links, alert links for clinicians).
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+# The study team's address participants' messages name, for trials whose public info gives none
+# (participants.message_templates: ``contact_email``). Empty: messages name no address.
+STUDY_CONTACT_EMAIL = os.environ.get("STUDY_CONTACT_EMAIL", "").strip()
 
 # Safety: unacknowledged alerts escalate after these many hours (urgent: PHQ-9 item 9 = 3, chatbot crisis).
 SAFETY_ESCALATION_HOURS = env_float("SAFETY_ESCALATION_HOURS", 24, low=0)

@@ -11,15 +11,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
+from participants import message_templates
 from participants.api import allocation_for_reader
-from participants.models import Allocation, Consent, ContactDetails, Participant, Status, StatusChange
+from participants.models import (
+    Allocation,
+    Consent,
+    ContactDetails,
+    MessageTemplate,
+    Participant,
+    Status,
+    StatusChange,
+)
 from participants.selectors import consent_required_document
 from trial.access import ArmView, Capability
 from trial.admin import (
@@ -29,7 +43,10 @@ from trial.admin import (
     can_in,
     order_hidden_anywhere,
     order_hidden_for,
+    trial_ids_with,
 )
+from trial.errors import DomainError
+from trial.models import Trial
 
 RECONSENTING = (Status.CONSENTED, Status.ENROLLED, Status.RANDOMIZED, Status.LOST_TO_FOLLOW_UP)
 
@@ -281,3 +298,230 @@ class AllocationAdmin(TrialScopedMixin[Allocation]):
 
 # Safety alerts and adverse events are not in the admin: they are worked in the workspace
 # (/workspace/<trial>/safety/, workspace/views/safety.py), where no internal field is editable.
+
+
+# ------------------------------------------------------------------------------------------------
+# Message templates: a trial's own wording, one version at a time
+# ------------------------------------------------------------------------------------------------
+
+
+class MessageTemplateForm(forms.ModelForm[MessageTemplate]):
+    """A new version. The check the service runs on save (``message_template_check``) runs here too, so a
+    template that would fail to render is refused on the form, naming the part at fault."""
+
+    kind = forms.ChoiceField(choices=())
+    language = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = MessageTemplate
+        fields = ["trial", "kind", "language", "subject", "text", "html", "sms", "reason"]
+        widgets = {
+            "subject": forms.TextInput(attrs={"size": 100}),
+            "text": forms.Textarea(attrs={"rows": 16, "cols": 100}),
+            "html": forms.Textarea(attrs={"rows": 16, "cols": 100}),
+            "sms": forms.Textarea(attrs={"rows": 3, "cols": 100}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        kind_field = self.fields["kind"]
+        language_field = self.fields["language"]
+        assert isinstance(kind_field, forms.ChoiceField)
+        assert isinstance(language_field, forms.ChoiceField)
+        kind_field.choices = [(k.kind, f"{k.kind}: {k.description}") for k in message_templates.template_kinds()]
+        language_field.choices = list(settings.LANGUAGES)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        trial = data.get("trial")
+        if trial is None or self.errors:
+            return data
+        try:
+            message_templates.message_template_check(
+                trial=trial,
+                kind=data.get("kind", ""),
+                language=data.get("language", ""),
+                subject=data.get("subject", ""),
+                text=data.get("text", ""),
+                html=data.get("html", ""),
+                sms=data.get("sms", "") or "",
+            )
+        except DomainError as exc:
+            field = exc.field if exc.field in self.fields else None
+            self.add_error(field, exc.message)
+        return data
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(TrialScopedMixin[MessageTemplate]):
+    """Versions of a trial's message wording. A version is never edited or deleted: a change is a new
+    version (which becomes the one sent), added here from the current wording and checked on save. Each
+    version's page previews it, and the wording currently sent in every language of the trial, with a
+    sample participant."""
+
+    form = MessageTemplateForm
+    list_display = ["trial_slug", "kind", "language", "version", "reason", "created_by", "created_at", "preview"]
+    list_filter = [("trial", admin.RelatedOnlyFieldListFilter), "kind", "language"]
+    list_select_related = ["trial", "created_by"]
+    readonly_fields = ["preview"]
+
+    def get_fields(self, request: HttpRequest, obj: MessageTemplate | None = None) -> Any:
+        fields = ["trial", "kind", "language", "subject", "text", "html", "sms", "reason"]
+        return fields if obj is None else ["version", "created_by", "created_at", "preview", *fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: MessageTemplate | None = None) -> Any:
+        return ["preview"] if obj is None else self.get_fields(request, obj)
+
+    def get_form(
+        self, request: HttpRequest, obj: MessageTemplate | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is not None:  # a saved version is shown, never edited: the model's own fields
+            kwargs["form"] = forms.ModelForm
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None and "trial" in form.base_fields:
+            ids = trial_ids_with(request, self.change_capability)
+            trials = Trial.objects.all() if ids is None else Trial.objects.filter(pk__in=ids)
+            form.base_fields["trial"].queryset = trials  # type: ignore[attr-defined]
+        return form
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        """A new version starts from the wording sent now (the trial's newest version, else the defaults)
+        for the trial, kind and language in the address (``?trial=<id>&kind=<kind>&language=<code>``)."""
+        initial: dict[str, Any] = dict(super().get_changeform_initial_data(request))
+        trial = Trial.objects.filter(pk=request.GET.get("trial") or 0).first()
+        kind = request.GET.get("kind", "")
+        language = request.GET.get("language", "")
+        if trial is None or not can_in(request, trial.pk, self.change_capability):
+            return initial
+        known = {k.kind for k in message_templates.template_kinds()}
+        if kind in known:
+            sources = message_templates.current_sources(trial=trial, kind=kind, language=language)
+            initial.update(subject=sources.subject.strip(), text=sources.text, html=sources.html, sms=sources.sms)
+        return initial
+
+    def save_model(self, request: HttpRequest, obj: MessageTemplate, form: Any, change: bool) -> None:
+        if change:
+            raise PermissionDenied("A version is never changed: add a new one.")
+        data = form.cleaned_data
+        row = message_templates.message_template_save(
+            trial=data["trial"],
+            kind=data["kind"],
+            language=data["language"],
+            subject=data["subject"],
+            text=data["text"],
+            html=data["html"],
+            sms=data.get("sms") or "",
+            reason=data.get("reason") or "",
+            by=request.user,
+        )
+        obj.pk, obj.version, obj.created_by, obj.created_at = row.pk, row.version, row.created_by, row.created_at
+
+    def has_change_permission(self, request: HttpRequest, obj: MessageTemplate | None = None) -> bool:
+        return False  # versions are kept as saved
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return can_anywhere(request, self.change_capability)
+
+    def has_delete_permission(self, request: HttpRequest, obj: MessageTemplate | None = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: MessageTemplate | None = None) -> bool:
+        return self._allowed(request, obj, self.change_capability)
+
+    def trial_slug(self, row: MessageTemplate) -> str:
+        return row.trial.slug
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        ids = trial_ids_with(request, self.change_capability)
+        trials = Trial.objects.all() if ids is None else Trial.objects.filter(pk__in=ids)
+        rows = [
+            {
+                "trial": trial,
+                "kind": kind,
+                "languages": message_templates.kind_languages(kind.kind, trial),
+                "url": reverse("admin:participants_messagetemplate_current", args=[trial.pk, kind.kind]),
+            }
+            for trial in trials.order_by("slug")
+            for kind in message_templates.template_kinds()
+        ]
+        return super().changelist_view(request, {**(extra_context or {}), "message_kinds": rows})
+
+    @admin.display(description="preview")
+    def preview(self, row: MessageTemplate | None) -> str:
+        if row is None or row.pk is None:
+            return "Saved versions can be previewed."
+        return format_html(
+            '<a href="{}">This version</a> · <a href="{}">What is sent now, in every language</a>',
+            reverse("admin:participants_messagetemplate_preview", args=[row.pk]),
+            reverse("admin:participants_messagetemplate_current", args=[row.trial_id, row.kind]),
+        )
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/preview/", view(self.preview_version), name="participants_messagetemplate_preview"),
+            path(
+                "current/<int:trial_id>/<str:kind>/",
+                view(self.preview_current),
+                name="participants_messagetemplate_current",
+            ),
+            path(
+                "current/<int:trial_id>/<str:kind>/<str:language>.html",
+                view(self.preview_html),
+                name="participants_messagetemplate_html",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _trial(self, request: HttpRequest, trial_id: int) -> Trial:
+        trial = Trial.objects.filter(pk=trial_id).first()
+        if trial is None or not can_in(request, trial.pk, self.change_capability):
+            raise Http404("No such trial.")
+        return trial
+
+    def _kind(self, kind: str) -> str:
+        if kind not in {k.kind for k in message_templates.template_kinds()}:
+            raise Http404("No such kind of message.")
+        return kind
+
+    def _page(self, request: HttpRequest, title: str, previews: list[dict[str, Any]], **extra: Any) -> HttpResponse:
+        context = {**self.admin_site.each_context(request), "title": title, "previews": previews, "opts": self.opts}
+        return TemplateResponse(request, "admin/participants/messagetemplate/preview.html", {**context, **extra})
+
+    def preview_version(self, request: HttpRequest, pk: int) -> HttpResponse:
+        row = self.get_queryset(request).filter(pk=pk).select_related("trial").first()
+        if row is None or not self.has_view_permission(request, row):
+            raise Http404("No such version.")
+        sources = message_templates.Sources(subject=row.subject, text=row.text, html=row.html, sms=row.sms)
+        parts = message_templates.render_sample(row.kind, trial=row.trial, language=row.language, sources=sources)
+        previews = [{"language": row.language, "parts": parts, "version": row.version, "html_url": None}]
+        return self._page(request, f"Preview: {row}", previews, trial=row.trial, kind=row.kind)
+
+    def preview_current(self, request: HttpRequest, trial_id: int, kind: str) -> HttpResponse:
+        trial, kind = self._trial(request, trial_id), self._kind(kind)
+        previews = []
+        for language in message_templates.kind_languages(kind, trial):
+            row = message_templates.current_template(trial=trial, kind=kind, language=language)
+            previews.append(
+                {
+                    "language": language,
+                    "parts": message_templates.render_sample(kind, trial=trial, language=language),
+                    "version": row.version if row else None,
+                    "html_url": reverse("admin:participants_messagetemplate_html", args=[trial.pk, kind, language]),
+                    "add_url": f"{reverse('admin:participants_messagetemplate_add')}?"
+                    + urlencode({"trial": trial.pk, "kind": kind, "language": language}),
+                }
+            )
+        return self._page(request, f"{kind} for {trial.slug}: what is sent now", previews, trial=trial, kind=kind)
+
+    def preview_html(self, request: HttpRequest, trial_id: int, kind: str, language: str) -> HttpResponse:
+        """The HTML part alone, as a mail client shows it; nothing in it may run."""
+        trial, kind = self._trial(request, trial_id), self._kind(kind)
+        if language not in message_templates.kind_languages(kind, trial):
+            raise Http404("Not a language of this trial.")
+        parts = message_templates.render_sample(kind, trial=trial, language=language)
+        response = HttpResponse(parts.html, content_type="text/html; charset=utf-8")
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'"
+        )
+        return response

@@ -37,6 +37,8 @@ for name in (
     "admin/login_sso.html",
     "registration/two_factor.html",
     "api/redoc.html",
+    "messages/assessment_invitation/subject.txt",
+    "messages/safety_alert/body.txt",
 ):
     print(get_template(name).origin.name)
 print(finders.find("assessments/participant.css"))

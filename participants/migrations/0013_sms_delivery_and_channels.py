@@ -13,7 +13,7 @@ def sms_where_no_email(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('participants', '0011_participant_language'),
+        ('participants', '0012_message_template'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

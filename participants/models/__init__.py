@@ -14,6 +14,7 @@ from participants.models.core import (
     StudyIdCounter,
 )
 from participants.models.engagement import ChatbotApiKey, EngagementSession
+from participants.models.message_templates import MessageTemplate
 from participants.models.outbox import Channel, MessageStatus, OutboxMessage
 from participants.models.safety import AlertSource, AlertStatus, RiskLevel, SafetyAlert
 
@@ -36,6 +37,7 @@ __all__ = [
     "EmergencyUnblinding",
     "EngagementSession",
     "MessageStatus",
+    "MessageTemplate",
     "OutboxMessage",
     "Participant",
     "RandomizationSequence",

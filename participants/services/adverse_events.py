@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from participants.message_templates import render_message
 from participants.messaging import Rendered, Undeliverable, outbox_enqueue
 from participants.models import (
     AdverseEvent,
@@ -26,6 +27,7 @@ from participants.models import (
     SafetyAlert,
 )
 from participants.selectors import adverse_events_for, members_to_notify
+from participants.services.safety import staff_context, staff_language
 from trial import clock
 from trial.audit import Actor, actor_user, audit_record
 from trial.errors import DomainError
@@ -231,16 +233,30 @@ def render_serious_event(message: OutboxMessage) -> Rendered:
     if message.user is None or not message.user.email:
         raise Undeliverable(f"Outbox message {message.pk} has no staff recipient with an e-mail address.")
     trial = event.participant.trial
-    body = (
-        f"A serious adverse event was recorded for participant {event.participant} in {trial.title}.\n\n"
-        f"Seriousness: {'; '.join(event.seriousness_labels)}\n"
-        f"Severity: {event.get_severity_display()}\nOnset: {event.onset_date:%Y-%m-%d}\n"
-        f"Outcome: {event.get_outcome_display()}\n\n"
-        f"Read the event and report it as your protocol requires:\n{_event_link(event)}\n\n"
-        "The description is on the workspace page; it is not sent by e-mail."
+    context = {
+        **staff_context(message.user, trial),
+        "participant": str(event.participant),
+        "seriousness": event.seriousness_labels,
+        "severity": event.get_severity_display(),
+        "onset_date": event.onset_date,
+        "outcome": event.get_outcome_display(),
+        "url": _event_link(event),
+    }
+    parts = render_message(
+        SERIOUS_KIND, trial=trial, language=staff_language(), timezone=trial.timezone, context=context
     )
-    return Rendered(
-        to=message.user.email,
-        subject=f"[{trial.slug}] Serious adverse event: {event.participant}",
-        body=body,
-    )
+    return Rendered(to=message.user.email, subject=parts.subject, body=parts.text, html=parts.html)
+
+
+def sample_serious_context() -> dict[str, Any]:
+    return {
+        "first_name": "Ivan",
+        "trial_slug": "sample-trial",
+        "trial_title": "A sample trial",
+        "participant": "TB-0001",
+        "seriousness": [AESeriousness.HOSPITALISATION.label],
+        "severity": AESeverity.SEVERE.label,
+        "onset_date": clock.now().date(),
+        "outcome": AEOutcome.RECOVERING.label,
+        "url": f"{settings.PUBLIC_BASE_URL.rstrip('/')}/workspace/sample-trial/adverse-events/1/",
+    }

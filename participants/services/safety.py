@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
+from participants.message_templates import render_message
 from participants.messaging import Rendered, Skip, Undeliverable, outbox_enqueue
 from participants.models import AlertStatus, MessageStatus, OutboxMessage, Participant, RiskLevel, SafetyAlert
 from participants.selectors import members_to_notify
@@ -240,14 +241,44 @@ def render_alert(message: OutboxMessage) -> Rendered | Skip:
         "safety_item_missing": "PHQ-9 item 9 (self-harm) left unanswered",
         "crisis_language": "crisis language detected by the chatbot",
     }.get(alert.flag, alert.flag)
-    prefix = "ESCALATED - not acknowledged: " if escalation else ("URGENT: " if alert.urgent else "")
-    body = (
-        f"{prefix}Safety alert for participant {alert.participant} in {trial.title}.\n\n"
-        f"Signal: {label}\nRaised: {alert.raised_at:%Y-%m-%d %H:%M %Z}\n"
-        f"Acknowledge by: {alert.escalate_at:%Y-%m-%d %H:%M %Z}\n\n"
-        f"Open the alert to acknowledge it, record contact and your risk assessment:\n{_alert_link(alert)}\n\n"
-        "Contact details are on the participant's page; they are not sent by e-mail."
-    )
-    return Rendered(
-        to=message.user.email, subject=f"[{trial.slug}] {prefix}Safety alert: {alert.participant}", body=body
-    )
+    context = {
+        **staff_context(message.user, trial),
+        "participant": str(alert.participant),
+        "signal": label,
+        "escalation": escalation,
+        "urgent": alert.urgent,
+        "raised_at": alert.raised_at,
+        "acknowledge_by": alert.escalate_at,
+        "url": _alert_link(alert),
+    }
+    parts = render_message(ALERT_KIND, trial=trial, language=staff_language(), timezone=trial.timezone, context=context)
+    return Rendered(to=message.user.email, subject=parts.subject, body=parts.text, html=parts.html)
+
+
+def staff_language() -> str:
+    """Staff have no language of their own: their messages are in the deployment's."""
+    return settings.LANGUAGE_CODE.split("-")[0]
+
+
+def staff_context(user: Any, trial: Any) -> dict[str, Any]:
+    return {
+        "first_name": (user.first_name or user.get_username()) if user is not None else "",
+        "trial_slug": trial.slug,
+        "trial_title": trial.title,  # staff know the scientific title; it stays out of subjects
+    }
+
+
+def sample_alert_context() -> dict[str, Any]:
+    now = clock.now()
+    return {
+        "first_name": "Clara",
+        "trial_slug": "sample-trial",
+        "trial_title": "A sample trial",
+        "participant": "TB-0001",
+        "signal": "thoughts of death or self-harm reported (PHQ-9 item 9)",
+        "escalation": False,
+        "urgent": True,
+        "raised_at": now,
+        "acknowledge_by": now + timedelta(hours=1),
+        "url": f"{settings.PUBLIC_BASE_URL.rstrip('/')}/workspace/sample-trial/safety/1/",
+    }

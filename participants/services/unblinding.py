@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 
+from participants.message_templates import render_message
 from participants.messaging import Rendered, Undeliverable, outbox_enqueue
 from participants.models import Allocation, EmergencyUnblinding, OutboxMessage, Participant
 from participants.selectors import members_to_notify
+from participants.services.safety import staff_context, staff_language
+from trial import clock
 from trial.audit import Actor, actor_user, audit_record
 from trial.errors import DomainError
 from trial.models import Role, TrialUnblindingRequest
@@ -59,15 +64,29 @@ def render_unblinding_notice(message: OutboxMessage) -> Rendered | None:
         raise Undeliverable(f"Outbox message {message.pk} has no staff recipient with an e-mail address.")
     trial = unblinding.participant.trial
     # The arm is not in the message: e-mail travels further than the platform's access rules.
-    return Rendered(
-        to=message.user.email,
-        subject=f"[{trial.slug}] Emergency unblinding of {unblinding.participant}",
-        body=(
-            f"{unblinding.by.get_username()} unblinded participant {unblinding.participant} of trial "
-            f"{trial.title} on {unblinding.at:%Y-%m-%d %H:%M %Z}.\n\nReason: {unblinding.reason}\n\n"
-            "The act is recorded in the trial's audit trail."
-        ),
+    context = {
+        **staff_context(message.user, trial),
+        "participant": str(unblinding.participant),
+        "unblinded_by": unblinding.by.get_username(),
+        "unblinded_at": unblinding.at,
+        "reason": unblinding.reason,
+    }
+    parts = render_message(
+        NOTICE_KIND, trial=trial, language=staff_language(), timezone=trial.timezone, context=context
     )
+    return Rendered(to=message.user.email, subject=parts.subject, body=parts.text, html=parts.html)
+
+
+def sample_notice_context() -> dict[str, Any]:
+    return {
+        "first_name": "Clara",
+        "trial_slug": "sample-trial",
+        "trial_title": "A sample trial",
+        "participant": "TB-0001",
+        "unblinded_by": "clara",
+        "unblinded_at": clock.now(),
+        "reason": "Emergency department call: the treating physician needs to know.",
+    }
 
 
 def notify_trial_unblinding_step(*, request: TrialUnblindingRequest, step: str, **_: object) -> None:
