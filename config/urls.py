@@ -129,6 +129,7 @@ urlpatterns = [
     path("account/2fa/", two_factor.two_factor, name="two-factor"),
     path("oidc/", include(oidc_urls)),
     path("q/", include("assessments.urls")),
+    path("join/", include("assessments.join_urls")),
 ]
 
 # An unknown API address answers in the API's error format (JSON), not with an HTML page.

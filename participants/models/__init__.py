@@ -12,6 +12,7 @@ from participants.models.core import (
     StudyIdCounter,
 )
 from participants.models.engagement import ChatbotApiKey, EngagementSession
+from participants.models.joining import JoinApplication, JoinStatus
 from participants.models.outbox import Channel, MessageStatus, OutboxMessage
 from participants.models.safety import AlertSource, AlertStatus, RiskLevel, SafetyAlert
 
@@ -31,6 +32,8 @@ __all__ = [
     "ContactDetails",
     "EmergencyUnblinding",
     "EngagementSession",
+    "JoinApplication",
+    "JoinStatus",
     "MessageStatus",
     "OutboxMessage",
     "Participant",
