@@ -8,6 +8,7 @@ language, with Debian's DejaVu fonts (which cover Spanish and most Latin, Greek 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,8 @@ from django.utils import timezone, translation
 
 from participants.models import JoinApplication
 from participants.services.joining import signed_record
+
+STYLE = Path(__file__).resolve().parent / "consent_copy.css"
 
 
 def consent_copy_html(application: JoinApplication) -> str:
@@ -41,9 +44,9 @@ def consent_copy_html(application: JoinApplication) -> str:
 
 
 def consent_copy_pdf(application: JoinApplication) -> bytes:
-    from weasyprint import HTML  # imported when used: it loads Pango at import
+    from weasyprint import CSS, HTML  # imported when used: it loads Pango at import
 
-    pdf = HTML(string=consent_copy_html(application)).write_pdf()
+    pdf = HTML(string=consent_copy_html(application)).write_pdf(stylesheets=[CSS(filename=str(STYLE))])
     assert isinstance(pdf, bytes)
     return pdf
 
