@@ -8,10 +8,11 @@ class AssessmentsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from assessments import instruments, messages, new_link_message
+        from assessments import instruments, join_messages, messages, new_link_message
         from assessments.services import new_link, scheduling
         from participants import events
         from participants.messaging import register_renderer
+        from participants.services import joining
         from trial.models import register_design_check
 
         # Instruments: the built-in definitions, plus a deployment's own directories and the wording of
@@ -33,3 +34,5 @@ class AssessmentsConfig(AppConfig):
         register_renderer(scheduling.REMINDER_KIND, messages.render_assessment_message)
         register_renderer(new_link.NEW_LINK_KIND, new_link_message.render_new_link)
         messages.register_message_templates()
+        register_renderer(joining.VERIFY_KIND, join_messages.render_verification)
+        register_renderer(joining.CONSENT_COPY_KIND, join_messages.render_consent_copy)

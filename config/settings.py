@@ -459,6 +459,16 @@ PARTICIPANT_PAGE_RATES = {
     "new_link_client": env_rate("PARTICIPANT_RATE_NEW_LINK_PER_CLIENT", "10/hour"),
 }
 
+# Joining online (/join/<slug>/, docs/researcher.md): how long the e-mail verification link works, and the
+# rate limits that hold off bots: form submissions per client address, verification e-mails per address
+# given, verification attempts per client address.
+JOIN_VERIFY_HOURS = env_int("JOIN_VERIFY_HOURS", 48, low=1, high=24 * 14)
+JOIN_RATES = {
+    "client": env_rate("JOIN_RATE_PER_CLIENT", "60/hour"),
+    "email": env_rate("JOIN_RATE_PER_EMAIL", "3/hour"),
+    "verify": env_rate("JOIN_RATE_VERIFY", "30/hour"),
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "trial.authentication.TokenAuthentication",

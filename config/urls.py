@@ -132,6 +132,7 @@ urlpatterns = [
     path("oidc/", include(oidc_urls)),
     path("q/", include("assessments.urls")),
     path("sms/", include("participants.urls")),
+    path("join/", include("assessments.join_urls")),
 ]
 
 # An unknown API address answers in the API's error format (JSON), not with an HTML page.

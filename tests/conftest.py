@@ -23,7 +23,7 @@ from assessments import instruments
 from assessments.services import links
 from config.celery import app as celery_app
 from participants import messaging
-from participants.services import chatbot
+from participants.services import chatbot, joining
 from tests import helpers
 from trial.models import Role, Trial
 
@@ -93,6 +93,7 @@ def _no_secret_in_any_log() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(links, "secrets", recorder)
         patch.setattr(chatbot, "secrets", recorder)
+        patch.setattr(joining, "secrets", recorder)
         yield
     root.removeHandler(written)
     leaked = sorted(recorder.issued & written.seen.keys())

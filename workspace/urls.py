@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from workspace.views import adverse_events, dashboard, enrollment, home, messages, participant, participant_list, safety
+from workspace.views import (
+    adverse_events,
+    dashboard,
+    enrollment,
+    home,
+    messages,
+    participant,
+    participant_list,
+    recruitment,
+    safety,
+)
 
 app_name = "workspace"
 
@@ -16,6 +26,7 @@ trial_urls: list[URLPattern | URLResolver] = [
     *safety.urls,
     *adverse_events.urls,
     *enrollment.urls,
+    *recruitment.urls,
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [

@@ -15,6 +15,7 @@ from participants.models.core import (
 )
 from participants.models.engagement import ChatbotApiKey, EngagementSession
 from participants.models.message_templates import MessageTemplate
+from participants.models.joining import JoinApplication, JoinStatus
 from participants.models.outbox import Channel, MessageStatus, OutboxMessage
 from participants.models.safety import AlertSource, AlertStatus, RiskLevel, SafetyAlert
 
@@ -36,6 +37,8 @@ __all__ = [
     "ContactDetails",
     "EmergencyUnblinding",
     "EngagementSession",
+    "JoinApplication",
+    "JoinStatus",
     "MessageStatus",
     "MessageTemplate",
     "OutboxMessage",

@@ -57,14 +57,12 @@ def _site_for(trial: Trial, site_code: str | None) -> Site | None:
     return sites[0] if sites else None
 
 
-@transaction.atomic
-def participant_screen(
-    *, trial: Trial, answers: Mapping[str, object], by: Actor, site_code: str | None = None
-) -> Participant:
-    """Record a screening and decide eligibility. Ineligible people are kept (with the reasons, for the
-    CONSORT flow) but never get a study ID."""
-    require_recruiting(trial, "screen")
-    site = _site_for(trial, site_code)
+def screening_assess(
+    *, trial: Trial, answers: Mapping[str, object]
+) -> tuple[dict[str, object], dict[str, str], list[eligibility.Failure]]:
+    """Check screening answers against the trial's fields and rules without recording anything: the cleaned
+    answers, the strata and the rules not met (empty: eligible). ScreeningInvalid names each bad field.
+    ``participant_screen`` records with it; the online join pages ask with it before the e-mail is verified."""
     field_specs, rule_specs = trial.screening_specs()
     try:
         cleaned = eligibility.clean_answers(field_specs, answers)
@@ -85,8 +83,28 @@ def participant_screen(
             strata[factor.code] = str(level)
     if missing:
         raise ScreeningInvalid(missing)
-    failures = eligibility.evaluate(rule_specs, cleaned)
+    return cleaned, strata, eligibility.evaluate(rule_specs, cleaned)
+
+
+@transaction.atomic
+def participant_screen(
+    *,
+    trial: Trial,
+    answers: Mapping[str, object],
+    by: Actor,
+    site_code: str | None = None,
+    screened_at: datetime | None = None,
+) -> Participant:
+    """Record a screening and decide eligibility. Ineligible people are kept (with the reasons, for the
+    CONSORT flow) but never get a study ID. ``screened_at``: when the answers were given, if not now (a
+    person joining online is recorded once their e-mail address is verified)."""
+    require_recruiting(trial, "screen")
+    site = _site_for(trial, site_code)
+    cleaned, strata, failures = screening_assess(trial=trial, answers=answers)
     now = clock.now()
+    if screened_at is not None and (timezone.is_naive(screened_at) or screened_at > now):
+        raise DomainError("The screening time must be a past, timezone-aware time.", field="screened_at")
+    now = screened_at or now
     participant = Participant.objects.create(
         trial=trial,
         site=site,

@@ -31,6 +31,8 @@ POST_ONLY = {
     "alert-resolve",
     "participant-resend",
     "participant-new-link",
+    "recruitment-approve",
+    "recruitment-decline",
 }
 
 
@@ -95,6 +97,10 @@ def world(masked: Any) -> dict[str, Any]:  # noqa: F811
         "adverse-events": f"{base}/adverse-events/",
         "adverse-event-new": f"{base}/adverse-events/new/",
         "adverse-event": f"{base}/adverse-events/{event.pk}/",
+        "recruitment": f"{base}/recruitment/",
+        "recruitment-qr": f"{base}/recruitment/qr.svg",
+        "recruitment-approve": f"{base}/recruitment/1/approve/",
+        "recruitment-decline": f"{base}/recruitment/1/decline/",
     }
     return {"trial": trial, "readers": readers, "pages": pages}
 

@@ -62,6 +62,15 @@ def default_languages() -> list[str]:
     return ["en"]
 
 
+class OnlineJoining(models.TextChoices):
+    """Whether people may join the trial themselves at ``/join/<slug>/`` (self-screening and e-consent), and
+    what happens once they have verified their e-mail address."""
+
+    OFF = "off", "Off: staff screen, consent and enroll"
+    AUTOMATIC = "automatic", "On: enrolled as soon as the e-mail address is verified"
+    REVIEW = "review", "On: a coordinator reviews each person before enrollment"
+
+
 registry_id_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9\-/]{2,40}$", "Registry IDs look like NCT06013137 or ISRCTN12345678."
 )
@@ -128,6 +137,13 @@ class Trial(models.Model):
         default=False,
         help_text="A simulated trial (set by the simulator): its participants are fictional, its links open no "
         "survey page, and it skips the check that every questionnaire has wording in every language.",
+    )
+    online_joining = models.CharField(
+        max_length=10,
+        choices=OnlineJoining.choices,
+        default=OnlineJoining.OFF,
+        help_text="People may screen themselves, consent and give their contact details at /join/<slug>/; "
+        "after verifying their e-mail address they are enrolled at once, or once a coordinator approves.",
     )
     created_at = models.DateTimeField(default=clock.now)
 
@@ -235,6 +251,8 @@ class Trial(models.Model):
         if not self.visits.exists():
             problems.append("Define the visit schedule (at least the baseline visit).")
         problems.extend(check_analysis_outcomes(self))
+        if self.online_joining != OnlineJoining.OFF:
+            problems.extend(check_online_wording(self))
         for check in design_checks:
             problems.extend(check(self))
         for rule in rules:
@@ -461,6 +479,29 @@ def check_analysis_outcomes(trial: Trial) -> list[str]:
     return problems
 
 
+def check_online_wording(trial: Trial) -> list[str]:
+    """Design check of a trial people join online: each screening question and the current consent document
+    have participant-facing wording in each of the trial's languages."""
+    problems = []
+    languages = trial.languages or ["en"]
+    for field in trial.screening_fields.all():
+        missing = [code for code in languages if not field.participant_wording(code)]
+        if missing:
+            problems.append(
+                f"Screening question {field.code!r} has no participant wording in {', '.join(missing)} "
+                '(participant_text: {"en": {"label": ...}}); people cannot join online without it.'
+            )
+    document = trial.consent_documents.order_by("-published_at", "-id").first()
+    if document is not None:
+        missing = [code for code in languages if document.in_language(code) is None]
+        if missing:
+            problems.append(
+                f"Consent document v{document.version} has no text in {', '.join(missing)} "
+                '(translations: {"es": {"title": ..., "text": ..., "statements": [...]}}).'
+            )
+    return problems
+
+
 # Checks that higher apps add to a trial's design (e.g. that each visit's instrument codes exist). Each
 # returns the problems it finds, as sentences; trial_set_status refuses to open while there are any.
 DesignCheck = Callable[["Trial"], list[str]]
@@ -486,6 +527,12 @@ class ScreeningField(models.Model):
     kind = models.CharField(max_length=10, choices=FieldKind.choices)
     choices = models.JSONField(default=list, blank=True, help_text="Allowed values for a choice field.")
     required = models.BooleanField(default=True)
+    participant_text = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='How the question reads to a person screening themselves online, per language: {"en": '
+        '{"label": "How old are you?", "help": "...", "choices": {"MDD": "Low mood or depression"}}, "es": {...}}.',
+    )
     order = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
@@ -523,6 +570,18 @@ class ScreeningField(models.Model):
                 f"Trial {trial.slug} is {trial.status}: screening question {self.code!r} sets a stratification "
                 f"factor and cannot be {verb}."
             )
+
+    def participant_wording(self, language: str) -> dict[str, Any] | None:
+        """``{"label", "help", "choices"}`` in ``language``, or None when the question has no label in it."""
+        texts = self.participant_text if isinstance(self.participant_text, dict) else {}
+        entry = texts.get(language)
+        if not isinstance(entry, dict) or not str(entry.get("label") or "").strip():
+            return None
+        given = entry.get("choices")
+        choices: dict[str, Any] = given if isinstance(given, dict) else {}
+        if self.kind == FieldKind.CHOICE and any(not str(choices.get(c) or "").strip() for c in self.choices or ()):
+            return None
+        return {"label": str(entry["label"]), "help": str(entry.get("help") or ""), "choices": dict(choices)}
 
     def spec(self) -> eligibility.FieldSpec:
         return eligibility.FieldSpec(
@@ -577,6 +636,18 @@ class ConsentDocument(models.Model):
     version = models.CharField(max_length=40)
     title = models.CharField(max_length=300)
     text = models.TextField()
+    statements = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='What a person joining online confirms, each with a checkbox: [{"code": "voluntary", "text": '
+        '"I take part voluntarily ...", "required": true}, ...] (in the trial\'s first language).',
+    )
+    translations = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The document in the trial\'s other languages: {"es": {"title": ..., "text": ..., '
+        '"statements": {"voluntary": "Participo voluntariamente ..."}}}.',
+    )
     requires_reconsent = models.BooleanField(default=False)
     published_at = models.DateTimeField(default=clock.now)
 
@@ -590,10 +661,50 @@ class ConsentDocument(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk:
-            fields = ("version", "title", "text", "requires_reconsent", "trial_id")
+            fields = ("version", "title", "text", "statements", "translations", "requires_reconsent", "trial_id")
             stored = ConsentDocument.objects.filter(pk=self.pk).values(*fields).first()
             if stored and tuple(stored[f] for f in fields) != tuple(getattr(self, f) for f in fields):
                 raise IntegrityLocked(
                     "A published consent document cannot be edited; publish a new version.", field="text"
                 )
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        statements = self.statements if isinstance(self.statements, list) else None
+        if statements is None or not all(
+            isinstance(s, dict) and str(s.get("code") or "").strip() and str(s.get("text") or "").strip()
+            for s in statements
+        ):
+            raise ValidationError({"statements": 'Each statement is {"code": ..., "text": ..., "required": true}.'})
+        codes = [s["code"] for s in statements]
+        if len(set(codes)) != len(codes):
+            raise ValidationError({"statements": "Each statement code is used once."})
+        if not isinstance(self.translations, dict):
+            raise ValidationError({"translations": 'Give {"es": {"title": ..., "text": ..., "statements": {...}}}.'})
+
+    def in_language(self, language: str) -> dict[str, Any] | None:
+        """The document as a person reading ``language`` sees it: ``title``, ``text`` and ``statements`` (each
+        ``code``, ``text``, ``required``), or None when it has no complete text in that language. The
+        document's own fields are in the trial's first language."""
+        statements = [s for s in (self.statements or []) if isinstance(s, dict)]
+        first = (self.trial.languages or ["en"])[0]
+        if language == first:
+            title, text, wording = self.title, self.text, {s["code"]: s["text"] for s in statements}
+        else:
+            entry = (self.translations or {}).get(language) if isinstance(self.translations, dict) else None
+            if not isinstance(entry, dict):
+                return None
+            title, text = str(entry.get("title") or ""), str(entry.get("text") or "")
+            raw = entry.get("statements")
+            given: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            wording = {s["code"]: str(given.get(s["code"]) or "") for s in statements}
+        if not title.strip() or not text.strip() or not all(wording.values()):
+            return None
+        return {
+            "title": title,
+            "text": text,
+            "statements": [
+                {"code": s["code"], "text": wording[s["code"]], "required": bool(s.get("required", True))}
+                for s in statements
+            ],
+        }
