@@ -34,5 +34,7 @@ class AssessmentsConfig(AppConfig):
         register_renderer(scheduling.REMINDER_KIND, messages.render_assessment_message)
         register_renderer(new_link.NEW_LINK_KIND, new_link_message.render_new_link)
         messages.register_message_templates()
+        new_link_message.register_message_templates()
+        join_messages.register_message_templates()
         register_renderer(joining.VERIFY_KIND, join_messages.render_verification)
         register_renderer(joining.CONSENT_COPY_KIND, join_messages.render_consent_copy)

@@ -1,45 +1,36 @@
 """The ``new_link`` message: a fresh questionnaire link, sent because the participant asked for one on the
 link problem page (assessments/services/new_link.py). Written at send time like the invitations: the link
-is minted then (the visit's earlier links are replaced), and nothing is sent if the participant withdrew or
-the visit closed meanwhile. The words are Django templates, rendered in the participant's language:
-``messages/new_link/subject.txt``, ``body.txt``, ``body.html`` (e-mail) and ``sms.txt``."""
+is minted then (the visit's earlier link for that channel is replaced), and nothing is sent if the
+participant withdrew or the visit closed meanwhile. The words are message templates
+(participants/message_templates.py), rendered in the participant's language and timezone; defaults in
+``messages/new_link/``, a trial's own approved wording from the admin."""
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import date, datetime
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from django.template.loader import render_to_string
+from django.conf import settings
 from django.utils import translation
 
-from assessments.crisis import crisis_resources_for
 from assessments.models import AssessmentStatus, ScheduledAssessment
+from assessments.schedule import window_end
 from assessments.services.links import link_create, link_retract
-from assessments.services.new_link import ACTIVE
+from assessments.services.new_link import ACTIVE, NEW_LINK_KIND
 from assessments.services.scheduling import participant_tz
+from participants.message_templates import register_template_kind, render_message
 from participants.messaging import Rendered, Skip
 from participants.models import Channel, ContactDetails, OutboxMessage
 from trial import clock
 
-TEMPLATES = "messages/new_link"
-
 
 def new_link_context(assessment: ScheduledAssessment, *, url: str, first_name: str) -> dict[str, Any]:
-    """What the templates are given. The study's name is its participant-facing one (never the scientific
-    title, which names the arms); the window's end in the participant's timezone, as the page says it: the
-    last whole day when it closes at local midnight, else the local date and time."""
-    participant = assessment.participant
-    closes = assessment.closes_at.astimezone(participant_tz(participant))
-    last_day = (closes - timedelta(days=1)).date() if closes.time() == time(0, 0) else None
-    return {
-        "study_name": participant.trial.public_text(participant.language)["name"],
-        "first_name": first_name,
-        "url": url,
-        "last_day": last_day,
-        "closes_at": None if last_day else closes.replace(tzinfo=None),
-        "crisis_resources": crisis_resources_for(participant.trial),
-    }
+    """What the templates are given beyond every message's context (the study's participant-facing name,
+    the crisis resources): the window's end in the participant's timezone, told as the page tells it."""
+    last_day, closes_at = window_end(assessment.closes_at, participant_tz(assessment.participant))
+    return {"first_name": first_name, "url": url, "last_day": last_day, "closes_at": closes_at}
 
 
 def render_new_link(message: OutboxMessage) -> Rendered | Skip:
@@ -59,15 +50,41 @@ def render_new_link(message: OutboxMessage) -> Rendered | Skip:
     to = (contact.email if message.channel == Channel.EMAIL else contact.phone) if contact else ""
     if contact is None or not to:
         return Skip("The participant's contact details had changed.")
-    url = link_create(assessment=assessment)
+    trial = participant.trial
+    languages = trial.languages or [settings.LANGUAGE_CODE]
+    language = participant.language if participant.language in languages else languages[0]
+    url = link_create(assessment=assessment, channel=message.channel)
     retract = partial(link_retract, url=url)
-    first_name = (contact.full_name.split() or [""])[0]
-    with translation.override(participant.language):
-        context = new_link_context(assessment, url=url, first_name=first_name)
-        subject = " ".join(render_to_string(f"{TEMPLATES}/subject.txt", context).split())
-        if message.channel == Channel.SMS:
-            body = render_to_string(f"{TEMPLATES}/sms.txt", context).strip()
-            return Rendered(to=to, subject=subject, body=body, on_failure=retract)
-        body = render_to_string(f"{TEMPLATES}/body.txt", context).strip() + "\n"
-        html = render_to_string(f"{TEMPLATES}/body.html", context)
-    return Rendered(to=to, subject=subject, body=body, html=html, on_failure=retract)
+    try:  # a message that cannot be written leaves no live link behind
+        first_name = (contact.full_name.split() or [""])[0]
+        with translation.override(language):
+            context = new_link_context(assessment, url=url, first_name=first_name)
+        parts = render_message(
+            NEW_LINK_KIND, trial=trial, language=language, timezone=participant_tz(participant), context=context
+        )
+    except Exception:
+        retract()
+        raise
+    if message.channel == Channel.SMS:
+        return Rendered(to=to, subject=parts.subject, body=parts.sms or parts.text, on_failure=retract)
+    return Rendered(to=to, subject=parts.subject, body=parts.text, html=parts.html, on_failure=retract)
+
+
+def _sample() -> dict[str, Any]:
+    return {
+        "first_name": "Alex",
+        "url": f"{settings.PUBLIC_BASE_URL.rstrip('/')}/q/SAMPLE-LINK-NOT-REAL/",
+        "last_day": date(2026, 12, 18),
+        "closes_at": None,
+        "opens_at": datetime(2026, 12, 11, 14, 0, tzinfo=ZoneInfo("UTC")),
+    }
+
+
+def register_message_templates() -> None:
+    register_template_kind(
+        NEW_LINK_KIND,
+        description="A fresh questionnaire link the participant asked for on the lost or expired link page "
+        "(e-mail or SMS).",
+        sample_context=_sample,
+        sms=True,
+    )

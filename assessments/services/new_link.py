@@ -107,18 +107,29 @@ def _open_visits(contact_row: ContactDetails) -> list[ScheduledAssessment]:
     )
 
 
+def _channel_for(row: ContactDetails, contact: Contact) -> str | None:
+    """The channel the new link goes by: the one the participant typed, except that a participant who
+    replied STOP gets no SMS (the outbox would cancel it): their e-mail on record instead, if any."""
+    if contact.channel == Channel.SMS and row.sms_stopped_at is not None:
+        return Channel.EMAIL if row.email else None
+    return contact.channel
+
+
 def new_link_request(*, contact: Contact) -> int:
     """Queue a fresh link for every open visit of the participants whose details are ``contact``.
     Returns how many messages were queued (for tests: the participant is never told)."""
     queued = 0
     bucket = int(clock.now().timestamp()) // (SAME_REQUEST_MINUTES * 60)
     for row in _matching_contacts(contact):
+        channel = _channel_for(row, contact)
+        if channel is None:
+            continue
         for assessment in _open_visits(row):
             with transaction.atomic():
                 message = outbox_enqueue(
                     kind=NEW_LINK_KIND,
-                    dedupe_key=f"{NEW_LINK_KIND}:{assessment.pk}:{contact.channel}:{bucket}",
-                    channel=contact.channel,
+                    dedupe_key=f"{NEW_LINK_KIND}:{assessment.pk}:{channel}:{bucket}",
+                    channel=channel,
                     participant=row.participant,
                     context={"assessment": assessment.pk},
                 )
@@ -129,7 +140,7 @@ def new_link_request(*, contact: Contact) -> int:
                     action="assessment.new_link_requested",
                     obj=assessment,
                     trial=row.participant.trial,
-                    changes={"channel": contact.channel},
+                    changes={"channel": channel},
                     reason="The participant asked for a new link on the link problem page.",
                 )
                 queued += 1

@@ -14,8 +14,8 @@ from participants.models.core import (
     StudyIdCounter,
 )
 from participants.models.engagement import ChatbotApiKey, EngagementSession
-from participants.models.message_templates import MessageTemplate
 from participants.models.joining import JoinApplication, JoinStatus
+from participants.models.message_templates import MessageTemplate
 from participants.models.outbox import Channel, MessageStatus, OutboxMessage
 from participants.models.safety import AlertSource, AlertStatus, RiskLevel, SafetyAlert
 

@@ -49,8 +49,8 @@ CONSENT_COPY_KIND = "consent_copy"
 
 
 def joining_open(trial: Trial) -> bool:
-    """Whether people may join the trial online now."""
-    return trial.status == TrialStatus.RECRUITING and trial.online_joining != OnlineJoining.OFF
+    """Whether people may join the trial online now (never a simulated trial: its people are fictional)."""
+    return trial.status == TrialStatus.RECRUITING and trial.online_joining != OnlineJoining.OFF and not trial.simulated
 
 
 def require_joining_open(trial: Trial) -> None:

@@ -119,6 +119,24 @@ def test_the_phone_on_record_gets_an_sms(client: Client, settings, baseline, par
     assert client.get(_link_in(body)).status_code == 200
 
 
+def test_a_participant_who_replied_stop_gets_the_link_by_e_mail_not_sms(
+    client: Client, settings, baseline, participant
+):
+    settings.SMS_BACKEND = "participants.messaging.LocmemSmsBackend"
+    ContactDetails.objects.filter(participant=participant).update(phone="+15552013344", sms_stopped_at=timezone.now())
+    client.post(NEW_LINK, {"contact": "555-201-3344"})
+    (message,) = _queued()
+    assert message.channel == Channel.EMAIL  # the SMS would be cancelled: the address on record instead
+    _deliver()
+    assert messaging.LocmemSmsBackend.outbox == []
+    (sent,) = mail.outbox
+    assert sent.to == [EMAIL] and client.get(_link_in(sent.body)).status_code == 200
+    OutboxMessage.objects.all().delete()
+    ContactDetails.objects.filter(participant=participant).update(email="")
+    client.post(NEW_LINK, {"contact": "555-201-3344"})
+    assert _queued() == []  # stopped SMS and no e-mail: nothing goes, and the page says the same
+
+
 def test_the_page_is_the_same_whether_or_not_the_details_matched(client: Client, baseline):
     matched = client.post(NEW_LINK, {"contact": EMAIL, "language": "en"})
     unknown = client.post(NEW_LINK, {"contact": "nobody@example.org", "language": "en"})
