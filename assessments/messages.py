@@ -132,15 +132,19 @@ def assessment_context(assessment: ScheduledAssessment, *, first_name: str, url:
     }
 
 
-def _sample() -> dict[str, Any]:
+def link_sample() -> dict[str, Any]:
+    """A made-up participant's link and window, for previews of the messages that carry a link."""
     return {
         "first_name": "Alex",
-        "visit_name": pgettext("visit", "Week %(week)s") % {"week": 4},
         "url": f"{settings.PUBLIC_BASE_URL.rstrip('/')}/q/SAMPLE-LINK-NOT-REAL/",
         "last_day": date(2026, 12, 18),
         "closes_at": None,
         "opens_at": datetime(2026, 12, 11, 14, 0, tzinfo=ZoneInfo("UTC")),
     }
+
+
+def _sample() -> dict[str, Any]:
+    return {**link_sample(), "visit_name": pgettext("visit", "Week %(week)s") % {"week": 4}}
 
 
 def register_message_templates() -> None:

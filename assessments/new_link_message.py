@@ -7,14 +7,13 @@ participant withdrew or the visit closed meanwhile. The words are message templa
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import translation
 
+from assessments.messages import link_sample
 from assessments.models import AssessmentStatus, ScheduledAssessment
 from assessments.schedule import window_end
 from assessments.services.links import link_create, link_retract
@@ -70,21 +69,11 @@ def render_new_link(message: OutboxMessage) -> Rendered | Skip:
     return Rendered(to=to, subject=parts.subject, body=parts.text, html=parts.html, on_failure=retract)
 
 
-def _sample() -> dict[str, Any]:
-    return {
-        "first_name": "Alex",
-        "url": f"{settings.PUBLIC_BASE_URL.rstrip('/')}/q/SAMPLE-LINK-NOT-REAL/",
-        "last_day": date(2026, 12, 18),
-        "closes_at": None,
-        "opens_at": datetime(2026, 12, 11, 14, 0, tzinfo=ZoneInfo("UTC")),
-    }
-
-
 def register_message_templates() -> None:
     register_template_kind(
         NEW_LINK_KIND,
         description="A fresh questionnaire link the participant asked for on the lost or expired link page "
         "(e-mail or SMS).",
-        sample_context=_sample,
+        sample_context=link_sample,
         sms=True,
     )

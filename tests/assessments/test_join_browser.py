@@ -51,6 +51,7 @@ def _check(page: Page, where: str, javascript: bool) -> None:
     assert fits_width(page), where
     if javascript:
         assert_accessible(page, where)
+        screenshot(page, "join-" + re.sub(r"\W+", "-", where).strip("-") + "-390x844.png")  # with SCREENSHOT_DIR
 
 
 def _delivered_link(pattern: str, to: str) -> str:

@@ -34,6 +34,7 @@ POST_ONLY = {
     "recruitment-approve",
     "recruitment-decline",
 }
+DOWNLOADS = {"recruitment-qr"}  # a file (the QR code for flyers), not a page: a browser saves it
 
 
 def _names(patterns: list[URLPattern | URLResolver]) -> set[str]:
