@@ -16,6 +16,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from assessments.models import AssessmentStatus, ScheduledAssessment
+from assessments.services.new_link import NEW_LINK_KIND
 from assessments.services.scheduling import INVITATION_KIND, REMINDER_KIND
 from participants.models import AlertSource, OutboxMessage, SafetyAlert
 from participants.services.safety import ALERT_KIND, ESCALATION_KIND
@@ -55,7 +56,8 @@ def arm_specific(trial: Trial) -> ArmSpecific:
 
 
 def messages_shown_blinded(messages: QuerySet[OutboxMessage], trial: Trial) -> QuerySet[OutboxMessage]:
-    """The messages a reader who must not know the arm may be shown: without the reminders of a visit where
+    """The messages a reader who must not know the arm may be shown: without the reminders (and the new
+    links participants asked for) of a visit where
     one arm fills an extra questionnaire (the visit stays open, and reminded, in that arm until the extra
     one is in: their number would follow the arm), without any message of a visit only one arm has, and
     without the safety e-mails of chatbot crisis flags (only the chatbot arm has a chatbot). The invitation
@@ -69,7 +71,9 @@ def messages_shown_blinded(messages: QuerySet[OutboxMessage], trial: Trial) -> Q
     chatbot_alerts = SafetyAlert.objects.filter(participant__trial=trial, source=AlertSource.CHATBOT)
     return (
         messages.alias(about_assessment=assessment, about_alert=alert)
-        .exclude(kind=REMINDER_KIND, about_assessment__in=reminded.values("pk"))
-        .exclude(kind__in=(INVITATION_KIND, REMINDER_KIND), about_assessment__in=one_arm.values("pk"))
+        # A new link asked for is like a reminder: while one arm's extra questionnaire keeps a visit open,
+        # that arm can ask for longer.
+        .exclude(kind__in=(REMINDER_KIND, NEW_LINK_KIND), about_assessment__in=reminded.values("pk"))
+        .exclude(kind__in=(INVITATION_KIND, REMINDER_KIND, NEW_LINK_KIND), about_assessment__in=one_arm.values("pk"))
         .exclude(kind__in=ALERT_KINDS, about_alert__in=chatbot_alerts.values("pk"))
     )

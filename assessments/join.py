@@ -201,9 +201,7 @@ def questions(request: HttpRequest, slug: str) -> HttpResponse:
         return _page(request, trial, language, "questions.html", {"form": form}, status=400)
     if failures:
         # Counted now, with its reasons, as a staff screening is: no e-mail address is asked of them.
-        participant = participant_screen(trial=trial, answers=form.answers(), by=None, site_code=_site(trial))
-        participant.language = language
-        participant.save(update_fields=["language"])
+        participant_screen(trial=trial, answers=form.answers(), by=None, site_code=_site(trial), language=language)
         return _page(request, trial, language, "ineligible.html", {})
     state = {"lang": language, "answers": form.answers(), "screened_at": clock.now().isoformat()}
     return _consent_page(request, trial, language, state, None)

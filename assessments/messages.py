@@ -18,14 +18,14 @@ from django.utils.translation import pgettext
 from assessments.calendar import MIMETYPE, window_ics
 from assessments.crisis import crisis_resources_for
 from assessments.models import AssessmentStatus, ScheduledAssessment
-from assessments.schedule import window_end
+from assessments.schedule import visit_label, window_end
 from assessments.services.links import link_create, link_retract
 from assessments.services.scheduling import INVITATION_KIND, REMINDER_KIND, participant_tz
 from participants.message_templates import register_context_provider, register_template_kind, render_message
 from participants.messaging import Attachment, Rendered, Skip
 from participants.models import Channel, ContactDetails, OutboxMessage, Status
 from trial import clock
-from trial.models import Trial, VisitDefinition
+from trial.models import Trial
 
 ACTIVE = (Status.ENROLLED, Status.RANDOMIZED, Status.LOST_TO_FOLLOW_UP)
 
@@ -106,16 +106,6 @@ def _written(
     return Rendered(
         to=to, subject=parts.subject, body=parts.text, html=parts.html, attachments=attachments, on_failure=retract
     )
-
-
-def visit_label(visit: VisitDefinition) -> str:
-    """The visit's name in the active language: the protocol's own name in English (the language it is
-    written in), a translated one from its week otherwise."""
-    if (translation.get_language() or "en").split("-")[0] == "en":
-        return visit.name
-    if visit.week == 0:
-        return pgettext("visit", "Baseline")
-    return pgettext("visit", "Week %(week)s") % {"week": visit.week}
 
 
 def assessment_context(assessment: ScheduledAssessment, *, first_name: str, url: str, tz: ZoneInfo) -> dict[str, Any]:

@@ -12,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+from django.utils.translation import pgettext
+
+if TYPE_CHECKING:
+    from trial.models import VisitDefinition
 
 
 @dataclass(frozen=True)
@@ -73,3 +79,12 @@ def window_end(closes_at: datetime, tz: ZoneInfo) -> tuple[date | None, datetime
     if closes.time() == time(0, 0):
         return (closes - timedelta(days=1)).date(), None
     return None, closes.replace(tzinfo=None)
+
+
+def visit_label(visit: VisitDefinition) -> str:
+    """The visit's name as participants read it (page and messages), in the active language: "Baseline" or
+    "Week N". Not the protocol's name, which may say what the visit means to one arm: "Week 4 (end of
+    treatment)" is the end of nothing to the waitlist."""
+    if visit.week == 0:
+        return pgettext("visit", "Baseline")
+    return pgettext("visit", "Week %(week)s") % {"week": visit.week}

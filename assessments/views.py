@@ -45,7 +45,7 @@ from assessments.models import (
     ResponseSource,
     ScheduledAssessment,
 )
-from assessments.schedule import window_end
+from assessments.schedule import visit_label, window_end
 from assessments.services import links
 from assessments.services.scheduling import participant_tz
 from assessments.services.submission import draft_save, response_submit, unrecorded_signal_raise
@@ -395,6 +395,7 @@ def visit_overview(request: HttpRequest, token: str) -> HttpResponse:
         "saved": request.GET.get("saved") == "1",
         "last_day": last_day,
         "closes_at": closes_at,
+        "visit_label": visit_label(visit.assessment.visit),
     }
     return _page(request, "overview.html", context, visit=visit)
 

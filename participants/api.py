@@ -78,6 +78,7 @@ class ParticipantOut(serializers.Serializer[Any]):
     ended_at = serializers.DateTimeField(allow_null=True)
     ended_reason = serializers.CharField()
     ineligibility_reasons = serializers.ListField(child=serializers.DictField())
+    language = serializers.CharField()
     allocation = serializers.SerializerMethodField()
 
     @extend_schema(exclude=True)
@@ -196,6 +197,8 @@ class ScreeningView(TrialScopedMixin, APIView):
 
         site = serializers.CharField(required=False, allow_blank=True, default="")
         answers = serializers.DictField()
+        # One of the trial's languages (its first when left out): the participant's pages and messages.
+        language = serializers.CharField(required=False, allow_blank=True, default="")
 
     @extend_schema(request=Input, responses={201: ParticipantDetailOut})
     def post(self, request: Request, slug: str) -> Response:
@@ -205,6 +208,7 @@ class ScreeningView(TrialScopedMixin, APIView):
             trial=self.trial,
             answers=data.validated_data["answers"],
             site_code=data.validated_data["site"] or None,
+            language=data.validated_data["language"],
             by=request.user,
         )
         context = reader_context(self.roles, self.trial)

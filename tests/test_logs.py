@@ -130,6 +130,13 @@ def test_the_filter_takes_tokens_and_keys_out_of_messages_arguments_and_tracebac
     assert "ValueError: no link [redacted]" in log
 
 
+def test_contact_details_quoted_by_a_provider_error_are_taken_out():
+    smtp = "SMTPRecipientsRefused: {'ann.lee+study@example.org': (550, b'5.1.1 user unknown')}"
+    assert redact(smtp) == "SMTPRecipientsRefused: {'[redacted]@example.org': (550, b'5.1.1 user unknown')}"
+    twilio = "HTTP 400 error: Unable to create record: The 'To' number +16035550100 is not a valid phone number."
+    assert "+1603" not in redact(twilio) and "The 'To' number [redacted] is not" in redact(twilio)
+
+
 def test_redaction_leaves_ordinary_text_alone():
     for text in ("Outbox message 12 (assessment_invitation) attempt 2 failed: timed out",
                  "GET /api/v1/trials/therabot/participants/3/ 200", "sha256 " + "ab" * 32):  # fmt: skip

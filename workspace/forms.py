@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 from django import forms
+from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS
 
 from participants.models import ContactChannels
@@ -83,6 +84,15 @@ class ScreeningForm(OnceForm):
                 initial=sites[0].code if len(sites) == 1 else None,
                 label="Screening site",
             )
+        if len(trial.languages or []) > 1:
+            names = dict(settings.LANGUAGES)
+            self.fields["language"] = forms.ChoiceField(
+                choices=[(code, names.get(code, code)) for code in trial.languages],
+                initial=trial.languages[0],
+                required=False,  # left out (a script's form post): the trial's first language
+                label="Language the person chose",
+                help_text="Their questionnaire pages and every message they get will be in this language.",
+            )
         level_labels = {
             (level.factor.code, level.code): level.label
             for level in FactorLevel.objects.filter(factor__trial=trial).select_related("factor")
@@ -134,6 +144,9 @@ class ScreeningForm(OnceForm):
 
     def site_code(self) -> str | None:
         return self.cleaned_data.get("site") or None
+
+    def language(self) -> str:
+        return str(self.cleaned_data.get("language") or "")
 
 
 class ConsentForm(OnceForm):

@@ -24,6 +24,7 @@ from participants.messaging import outbox_enqueue
 from participants.models import Channel, ContactDetails, Status
 from trial import clock
 from trial.audit import audit_record
+from trial.models import TrialStatus
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,12 @@ def _same_phone(on_record: str, typed: str) -> bool:
 
 
 def _matching_contacts(contact: Contact) -> list[ContactDetails]:
-    rows = ContactDetails.objects.select_related("participant__trial").filter(participant__status__in=ACTIVE)
+    # Not a simulated trial's fictional people, nor a locked trial's (its data are final).
+    rows = (
+        ContactDetails.objects.select_related("participant__trial")
+        .filter(participant__status__in=ACTIVE, participant__trial__simulated=False)
+        .exclude(participant__trial__status=TrialStatus.LOCKED)
+    )
     if contact.channel == Channel.EMAIL:
         return list(rows.filter(email__iexact=contact.value))
     # Stored numbers keep the participant's own formatting: narrow by the last four digits, compare in full.

@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 import phonenumbers
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -87,6 +88,16 @@ def screening_assess(
 
 
 @transaction.atomic
+def trial_language(trial: Trial, given: str = "") -> str:
+    """``given`` if it is one of the trial's languages, the trial's first when nothing is given; anything
+    else is refused, naming the languages the trial has."""
+    languages = list(trial.languages or [settings.LANGUAGE_CODE.split("-")[0]])
+    chosen = (given or "").strip().lower() or languages[0]
+    if chosen not in languages:
+        raise DomainError(f"{given!r} is not one of the trial's languages ({', '.join(languages)}).", field="language")
+    return chosen
+
+
 def participant_screen(
     *,
     trial: Trial,
@@ -94,11 +105,14 @@ def participant_screen(
     by: Actor,
     site_code: str | None = None,
     screened_at: datetime | None = None,
+    language: str = "",
 ) -> Participant:
     """Record a screening and decide eligibility. Ineligible people are kept (with the reasons, for the
     CONSORT flow) but never get a study ID. ``screened_at``: when the answers were given, if not now (a
-    person joining online is recorded once their e-mail address is verified)."""
+    person joining online is recorded once their e-mail address is verified). ``language``: the one the
+    person chose, among the trial's (its first when not given); their pages and messages use it."""
     require_recruiting(trial, "screen")
+    language = trial_language(trial, language)
     site = _site_for(trial, site_code)
     cleaned, strata, failures = screening_assess(trial=trial, answers=answers)
     now = clock.now()
@@ -113,6 +127,7 @@ def participant_screen(
         screened_at=now,
         screened_by=actor_user(by),
         status=Status.SCREENED,
+        language=language,
     )
     StatusChange.objects.create(
         participant=participant, from_status="", to_status=Status.SCREENED, at=now, by=actor_user(by)
@@ -131,6 +146,7 @@ def participant_screen(
         changes={
             "status": [None, participant.status],
             "ineligibility_reasons": [None, participant.ineligibility_reasons],
+            "language": [None, language],
         },
     )
     return participant

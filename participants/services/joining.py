@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from participants.messaging import outbox_enqueue
-from participants.models import JoinApplication, JoinStatus, Participant, Status
+from participants.models import ContactChannels, ContactDetails, JoinApplication, JoinStatus, Participant, Status
 from participants.models.joining import VERIFIED
 from participants.services.enrollment import (
     ContactInput,
@@ -298,7 +298,9 @@ def join_verify(*, trial: Trial, token: str) -> Verified:
     if document is None or document.pk != application.document_id:
         return _finish(application, JoinStatus.CHANGED, "changed")
     earlier = JoinApplication.objects.filter(trial=trial, email_hash=application.email_hash, status__in=VERIFIED)
-    if earlier.exists():
+    # Also a person the study team enrolled (workspace, API) with this address: one person, one study ID.
+    on_record = ContactDetails.objects.filter(participant__trial=trial, email__iexact=application.email)
+    if earlier.exists() or on_record.exists():
         return _finish(application, JoinStatus.DUPLICATE, "duplicate")
     participant = participant_screen(
         trial=trial,
@@ -306,9 +308,8 @@ def join_verify(*, trial: Trial, token: str) -> Verified:
         by=None,
         site_code=_site_code(trial),
         screened_at=application.screened_at,
+        language=application.language,
     )
-    participant.language = application.language
-    participant.save(update_fields=["language"])
     application.participant = participant
     if participant.status == Status.INELIGIBLE:
         return _finish(application, JoinStatus.INELIGIBLE, "ineligible")
@@ -339,6 +340,8 @@ def _contact(application: JoinApplication) -> ContactInput:
         email=application.email,
         phone=application.phone,
         timezone=application.timezone,
+        # The join page offers the mobile number "for text-message reminders": given, it is used.
+        channels=ContactChannels.BOTH if application.phone else ContactChannels.EMAIL,
     )
 
 

@@ -144,6 +144,7 @@ def test_in_a_masked_trial_staff_see_an_arm_only_after_emergency_unblinding(api,
         ("screenings/", {"answers": helpers.answers(age="forty")}, "answers.age"),
         ("screenings/", {"answers": {**helpers.answers(), "condition": "OCD"}}, "answers.condition"),
         ("screenings/", {"site": "moon", "answers": helpers.answers()}, "site"),
+        ("screenings/", {"language": "fr", "answers": helpers.answers()}, "language"),
         ("screenings/", {}, "answers"),
         # A blank PHQ-9 for an MDD screen: asked for, not recorded as "PHQ-9 below 10".
         ("screenings/", {"answers": helpers.answers(phq9_total=None)}, "answers.phq9_total"),
@@ -155,6 +156,16 @@ def test_bad_screening_input_gets_a_400_naming_the_field(api, coordinator, trial
     errors = response.json().get("errors", response.json())
     assert field in errors
     assert not Participant.objects.exists()
+
+
+def test_a_screening_records_the_language_the_person_chose(api, coordinator, trial):
+    spanish = api(coordinator).post(
+        f"{BASE}/screenings/", {"language": "es", "answers": helpers.answers()}, format="json"
+    )
+    assert spanish.status_code == 201 and spanish.json()["language"] == "es"
+    default = api(coordinator).post(f"{BASE}/screenings/", {"answers": helpers.answers()}, format="json")
+    assert default.json()["language"] == trial.languages[0]
+    assert Participant.objects.get(pk=spanish.json()["id"]).language == "es"
 
 
 def test_bad_enrollment_input_gets_a_400_naming_the_field(api, coordinator, trial):

@@ -88,6 +88,7 @@ def apply(
     lang: str = "en",
     answers: dict[str, str] | None = None,
     name: str = "Dana Scully",
+    phone: str = "",
 ) -> Any:
     """Walk the pages up to "check your e-mail"; returns the last response."""
     page = client.get(f"/join/{trial.slug}/?lang={lang}")
@@ -97,7 +98,7 @@ def apply(
     consent = {"state": _state(response), "signed_name": name, **{f"statement_{s}": "on" for s in STATEMENTS}}
     response = client.post(f"/join/{trial.slug}/consent/", consent)
     assert response.status_code == 200, response.content.decode()[:3000]
-    contact = {"state": _state(response), "email": email, "phone": "", "timezone": "America/Chicago"}
+    contact = {"state": _state(response), "email": email, "phone": phone, "timezone": "America/Chicago"}
     return client.post(f"/join/{trial.slug}/contact/", contact)
 
 
@@ -199,6 +200,25 @@ def test_a_duplicate_person_is_recognised_and_counted_once(joinable: Trial) -> N
     second = JoinApplication.objects.filter(trial=joinable).order_by("-id").first()
     assert second is not None and second.status == JoinStatus.DUPLICATE
     assert second.email_hash == hashlib.sha256(b"dana@example.org").hexdigest()
+
+
+def test_a_person_the_study_team_enrolled_is_recognised_too(joinable: Trial) -> None:
+    staff_enrolled = helpers.enrolled(joinable)  # jamie@example.org, enrolled in the workspace
+    apply(Client(), joinable, email="Jamie@Example.org")
+    done = Client().post(_verify_link("Jamie@Example.org"))
+    assert b"You have already signed up" in done.content
+    assert list(Participant.objects.filter(trial=joinable).exclude(status=Status.INELIGIBLE)) == [staff_enrolled]
+    assert JoinApplication.objects.get(trial=joinable).status == JoinStatus.DUPLICATE
+
+
+def test_a_mobile_number_given_gets_the_reminders_by_sms_too(joinable: Trial) -> None:
+    apply(Client(), joinable, email="sam@example.org", phone="(603) 555-0147")
+    Client().post(_verify_link("sam@example.org"))
+    participant = Participant.objects.get(trial=joinable)
+    assert participant.contact.channels == "both" and participant.contact.phone == "+16035550147"
+    apply(Client(), joinable, email="kim@example.org")
+    Client().post(_verify_link("kim@example.org"))
+    assert Participant.objects.get(contact__email="kim@example.org").contact.channels == "email"
 
 
 def test_the_honeypot_records_nothing(joinable: Trial) -> None:

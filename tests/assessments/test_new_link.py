@@ -165,6 +165,15 @@ def test_nothing_is_sent_without_an_open_visit_or_to_someone_who_withdrew(client
     assert _queued() == []
 
 
+def test_nothing_is_sent_for_a_simulated_or_a_locked_trial(baseline, trial):
+    Trial.objects.filter(pk=trial.pk).update(simulated=True)
+    assert new_link_request(contact=contact_parse(EMAIL)) == 0
+    Trial.objects.filter(pk=trial.pk).update(simulated=False, status="locked")
+    assert new_link_request(contact=contact_parse(EMAIL)) == 0
+    Trial.objects.filter(pk=trial.pk).update(status="recruiting")
+    assert new_link_request(contact=contact_parse(EMAIL)) == 1
+
+
 def test_a_double_tap_queues_one_message(baseline):
     assert new_link_request(contact=contact_parse(EMAIL)) == 1
     assert new_link_request(contact=contact_parse(EMAIL)) == 0

@@ -88,6 +88,8 @@ def test_the_icon_and_the_manifest_are_found_from_every_kind_of_page(browser, li
     requested: list[tuple[str, int]] = []
     watched.page.on("response", lambda response: requested.append((response.url, response.status)))
     watched.goto(_link(participant, "es"))
+    # The icon and manifest load after the page: leaving before they have would abort them (ERR_ABORTED).
+    watched.page.wait_for_load_state("networkidle")
     watched.page.goto(f"{live_server.url}/q/{'y' * 43}/")  # a 404 of its own, the icon still found
     watched.assert_clean("participant pages")
 

@@ -35,7 +35,7 @@ def test_week_4_opens_on_time_invites_reminds_and_closes_as_missed(trial):
     assert week4.status == "open" and week4.opened_at == week4.opens_at
     # The subject names the study as participants know it, never the scientific title (it names the arms).
     study = trial.public_text("en")["name"]
-    assert [m.subject for m in mail.outbox] == [f"{study}: your week 4 (end of treatment) questionnaires"]
+    assert [m.subject for m in mail.outbox] == [f"{study}: your week 4 questionnaires"]
     assert mail.outbox[0].to == ["jamie@example.org"]
     assert "/q/" in mail.outbox[0].body and "988" in mail.outbox[0].body
 

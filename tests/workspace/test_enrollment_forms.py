@@ -160,6 +160,22 @@ def test_screening_redirects_to_its_result_which_links_to_consent(carol: Client,
     assert Participant.objects.count() == 1
 
 
+def test_the_language_the_person_chose_is_asked_and_shown(carol: Client, trial: Trial) -> None:
+    assert trial.languages == ["en", "es"]
+    form = carol.get(f"{base(trial)}/screen/")
+    assert 'name="language"' in html(form) and "Español" in html(form)
+    response = carol.post(f"{base(trial)}/screen/", {**ELIGIBLE_FORM, "language": "es", "once": once()})
+    assert response.status_code == 302
+    spanish = Participant.objects.get(trial=trial)
+    assert spanish.language == "es"
+    assert "<dt>Language</dt><dd>Español</dd>" in html(carol.get(participant_page(spanish)))
+    carol.post(f"{base(trial)}/screen/", {**ELIGIBLE_FORM, "once": once()})
+    assert Participant.objects.exclude(pk=spanish.pk).get(trial=trial).language == "en"  # the trial's first
+    refused = carol.post(f"{base(trial)}/screen/", {**ELIGIBLE_FORM, "language": "fr", "once": once()})
+    assert refused.status_code == 200 and set(refused.context["form"].errors) == {"language"}
+    assert Participant.objects.filter(trial=trial).count() == 2
+
+
 def test_an_ineligible_screening_shows_its_reasons_and_no_consent_link(carol: Client, trial: Trial) -> None:
     data = {**ELIGIBLE_FORM, "age": "16", "bipolar": "yes", "once": once()}
     response = carol.post(f"{base(trial)}/screen/", data, follow=True)

@@ -79,7 +79,11 @@ def screen(request: HttpRequest, desk: Desk) -> HttpResponse:
 
         def act() -> str:
             participant = services.participant_screen(
-                trial=desk.trial, answers=form.answers(), site_code=form.site_code(), by=request.user
+                trial=desk.trial,
+                answers=form.answers(),
+                site_code=form.site_code(),
+                language=form.language(),
+                by=request.user,
             )
             return reverse("workspace:screening", args=[desk.trial.slug, participant.pk])
 

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -98,6 +99,7 @@ def participant(request: HttpRequest, desk: Desk, pk: int) -> HttpResponse:
         "once": new_once(),
         "may_unblind": _may_unblind(desk, story),
         "may_see_contact": desk.can(Capability.VIEW_CONTACT),
+        "language_name": dict(settings.LANGUAGES).get(story.participant.language, story.participant.language),
     }
     return render(request, "workspace/participant.html", context)
 
