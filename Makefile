@@ -38,6 +38,7 @@ demo: $(STAMP) translations
 	@echo ""
 	@echo "Workspace:  http://$(HOST):$(PORT)/workspace/  (sign in as "coordinator" or "clinician" with a password printed above)"
 	@echo "Web admin:  http://$(HOST):$(PORT)/admin/   (trial design and system administration)"
+	@echo "Join online: http://$(HOST):$(PORT)/join/therabot/  (screening, e-consent, e-mail verification; English or Spanish)"
 	@echo "API docs:   http://$(HOST):$(PORT)/api/docs/ (log in at /admin/ first; scripts: Authorization: Token <token>)"
 	@echo ""
 	DEBUG=1 PUBLIC_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py runserver $(HOST):$(PORT)

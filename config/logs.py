@@ -1,8 +1,9 @@
 """Logging for every process (web, worker, beat, management commands), configured in settings.LOGGING.
 
 - ``RedactSecrets`` sits on every handler: a record's message, its arguments, its traceback and stack are
-  merged and passed through ``trial.redaction.redact`` before anything is written, so a participant's
-  link token (``Bad Request: /q/<token>/phq9/``), an API key or a credential never reaches a log.
+  merged and passed through ``trial.redaction.redact_for_log`` before anything is written, so a
+  participant's link token (``Bad Request: /q/<token>/phq9/``), an API key, a credential, an e-mail
+  address or a phone number never reaches a log.
 - ``JsonFormatter`` (``LOG_FORMAT=json``) writes each record as one JSON object on one line.
 """
 
@@ -13,7 +14,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from trial.redaction import redact
+from trial.redaction import redact_for_log
 
 
 class RedactSecrets(logging.Filter):
@@ -24,13 +25,13 @@ class RedactSecrets(logging.Filter):
             message = record.getMessage()
         except Exception:  # arguments that do not fit the format: keep both, redacted
             message = f"{record.msg} {record.args!r}"
-        record.msg, record.args = redact(message), None
+        record.msg, record.args = redact_for_log(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = redact_for_log(record.exc_text)
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = redact_for_log(record.stack_info)
         return True
 
 
