@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from analysis import provenance
 from analysis.consort import consort_counts
 from analysis.report import render_report
 from analysis.reporting import default_control, trial_analysis, write_csv
@@ -126,7 +127,8 @@ class Command(BaseCommand):
         )
         return {
             "title": f"Analysis of {path.name}",
-            "generated_at": clock.now().isoformat(),
+            "generated_at": provenance.generated_at(),
+            "software": provenance.software(),
             "trial": None,
             "blinded": None,
             "contrast": f"{result['intervention']} minus {result['control']}",
@@ -172,7 +174,8 @@ def as_report(result: dict[str, Any], single: bool) -> dict[str, Any]:
     }
     return {
         "title": f"Analysis of {result['input']['file']}",
-        "generated_at": clock.now().isoformat(),
+        "generated_at": provenance.generated_at(),
+        "software": provenance.software(),
         "trial": result.get("trial"),
         "blinded": result.get("blinded"),
         "contrast": f"{result['intervention']} minus {result['control']}",
