@@ -286,9 +286,10 @@ def adverse_events_table(counts: Mapping[str, Any], labels: Mapping[str, str]) -
 
 
 def _continuous_cells(s: Mapping[str, Any] | None) -> tuple[str, str]:
+    """Mean (SD) and median [IQR] to one decimal, as Table 1 is usually printed."""
     s = s or {}
-    mean = f"{est(s.get('mean'))} ({est(s.get('sd'))})" if s.get("n") else DASH
-    median = f"{est(s.get('median'))} {ci(s.get('q1'), s.get('q3'))}" if s.get("n") else DASH
+    mean = f"{fixed(s.get('mean'), 1)} ({fixed(s.get('sd'), 1)})" if s.get("n") else DASH
+    median = f"{fixed(s.get('median'), 1)} {ci(s.get('q1'), s.get('q3'), 1)}" if s.get("n") else DASH
     return mean, median
 
 
@@ -323,7 +324,7 @@ def baseline_table(table1: Mapping[str, Any], labels: Mapping[str, str]) -> str:
         missing = [(stats.get(c) or {}).get("missing") or 0 for c in columns]
         if any(missing):
             rows.append([Cell(f"&ensp;{esc('missing')}"), *(num(count(m)) for m in missing)])
-    headers = ["Characteristic", *(f"{labels.get(c, c)} (n = {count(n.get(c))})" for c in columns)]
+    headers = ["Characteristic", *(f"{labels.get(c, c)}, n = {count(n.get(c))}" for c in columns)]
     caption = "Table 1. Baseline characteristics of the randomized participants, by arm and overall"
     note = (
         "Continuous: n, mean (SD) and median [interquartile range]; categories: n (% of those with an answer). "
@@ -364,8 +365,12 @@ def safety_table(safety: Mapping[str, Any], labels: Mapping[str, str]) -> str:
             txt("Crisis flags sent by the intervention"),
             *(num(count((value(c, "by_source") or {}).get("chatbot"))) for c in columns),
         ],
+        [txt("By signal"), *(txt("") for _ in columns)],
         *(
-            [Cell(f"&ensp;{esc(_words(flag))}"), *(num(count((value(c, "by_flag") or {}).get(flag))) for c in columns)]
+            [
+                Cell(f"&ensp;{esc(_words(flag))}"),
+                *(num(count((value(c, "by_flag") or {}).get(flag, 0))) for c in columns),
+            ]
             for flag in flags
         ),
         [
@@ -415,5 +420,6 @@ def adherence_table(adherence: Sequence[Mapping[str, Any]], labels: Mapping[str,
     ]
     headers = ["Visit", *(labels.get(a, a) for a in arms), "Total"]
     caption = "Follow-up questionnaires completed, of those due (the visit's window has closed)"
-    note = "Open: the visit's window has not closed yet; not counted as due."
+    pending = any((r.get("total") or {}).get("pending") for r in adherence)
+    note = "Open: the visit's window has not closed yet; not counted as due." if pending else ""
     return table(headers, rows, caption=caption, cls="adherence", note=note)
