@@ -286,13 +286,18 @@ def _outcome(i: int, o: Mapping[str, Any], styles: Any, labels: Mapping[str, str
     if not o.get("error"):
         parts += [
             tables.mmrm_table(o),
+            tables.kenward_roger_table(o),
             tables.effect_size_table(o),
             tables.lmm_table(o),
             tables.ancova_table(o),
             tables.within_arm_table(o),
+            tables.clmm_table(o),
             "<h3>Responders</h3>",
             tables.responders_table(o),
         ]
+        sensitivity = tables.sensitivity_tables(o)
+        if sensitivity:
+            parts += ["<h3>Sensitivity to missing data</h3>", *sensitivity]
     if trajectories:
         parts.append(tables.trajectory_table(trajectories, labels))
     return _section(

@@ -423,3 +423,116 @@ def adherence_table(adherence: Sequence[Mapping[str, Any]], labels: Mapping[str,
     pending = any((r.get("total") or {}).get("pending") for r in adherence)
     note = "Open: the visit's window has not closed yet; not counted as due." if pending else ""
     return table(headers, rows, caption=caption, cls="adherence", note=note)
+
+
+def kenward_roger_table(outcome: Mapping[str, Any]) -> str:
+    """The MMRM differences with Kenward-Roger SEs and df beside the Satterthwaite ones (when computed)."""
+    mmrm = outcome.get("mmrm") or {}
+    visits = [v for v in mmrm.get("visits") or [] if v.get("se_kr") is not None]
+    if not visits:
+        return ""
+    rows = [
+        [
+            txt(week_label(v.get("week"))),
+            num(est(v.get("estimate"))),
+            num(ci(v.get("ci_low_kr"), v.get("ci_high_kr"))),
+            num(est(v.get("se_kr"))),
+            num(dof(v.get("df_kr"))),
+            num(pval(v.get("p_kr"))),
+        ]
+        for v in visits
+    ]
+    caption = f"MMRM with Kenward-Roger adjustment ({mmrm.get('kr_method') or 'Kenward-Roger'}): SE and df"
+    return table(["Visit", "Difference", "95% CI", "SE (KR)", "df (KR)", "p (KR)"], rows, caption=caption, cls="kr")
+
+
+def clmm_table(outcome: Mapping[str, Any]) -> str:
+    """The cumulative-link mixed model: odds ratio of a higher score per visit, or why it was not fitted."""
+    clmm = outcome.get("clmm")
+    if not isinstance(clmm, Mapping):
+        return ""
+    if not clmm.get("visits"):
+        reason = clmm.get("reason") or "not fitted"
+        return f'<p class="na">Ordinal analysis (cumulative-link mixed model): {esc(reason)}</p>'
+    rows = [
+        [
+            txt(week_label(v.get("week"))),
+            num(est(v.get("estimate"))),
+            num(est(v.get("se"))),
+            num(est(v.get("odds_ratio"))),
+            num(ci(v.get("ci_low"), v.get("ci_high"))),
+            num(pval(v.get("p"))),
+        ]
+        for v in clmm.get("visits") or []
+    ]
+    method = str(clmm.get("method") or DASH)
+    caption = (
+        f"Secondary: cumulative-link mixed model (logit, flexible thresholds, random intercept; {method}), "
+        f"odds of a higher score, {outcome.get('intervention')} vs {outcome.get('control')}"
+    )
+    headers = ["Visit", "Log odds ratio", "SE", "Odds ratio", "95% CI", "p"]
+    note = "" if clmm.get("converged", True) else "The model did not report convergence: interpret with care."
+    return table(headers, rows, caption=caption, cls="clmm", note=note)
+
+
+def sensitivity_tables(outcome: Mapping[str, Any]) -> list[str]:
+    """Missing-data sensitivity analyses: MAR multiple imputation, jump to reference, copy reference (per
+    visit, beside the MMRM), and the tipping-point grid; or the reason they could not be run."""
+    sens = outcome.get("sensitivity")
+    if not isinstance(sens, Mapping):
+        return []
+    if sens.get("error"):
+        return [f'<p class="na">Sensitivity analyses for missing data could not be run: {esc(sens["error"])}</p>']
+    mmrm = _by_week((outcome.get("mmrm") or {}).get("visits"))
+    methods = [
+        ("MMRM (primary, MAR)", None),
+        ("Multiple imputation, MAR", sens.get("mar_mi")),
+        ("Jump to reference", sens.get("j2r")),
+        ("Copy reference", sens.get("cr")),
+    ]
+    rows: list[list[Cell]] = []
+    for week in mmrm:
+        for name, fit in methods:
+            v = mmrm[week] if fit is None else _by_week((fit or {}).get("visits")).get(week) or {}
+            rows.append(
+                [
+                    txt(week_label(week)),
+                    txt(name),
+                    num(est(v.get("estimate"))),
+                    num(ci(v.get("ci_low"), v.get("ci_high"))),
+                    num(est(v.get("se"))),
+                    num(pval(v.get("p"))),
+                ]
+            )
+    m = (sens.get("mar_mi") or {}).get("m")
+    caption = f"Sensitivity to missing data: difference {outcome.get('intervention')} minus {outcome.get('control')}"
+    note = (
+        f"{count(m)} imputations, pooled by Rubin's rules; reference-based variances by Rubin's rules, which "
+        "are conservative for jump to reference and copy reference."
+    )
+    parts = [
+        table(["Visit", "Method", "Difference", "95% CI", "SE", "p"], rows, caption=caption, cls="sens", note=note)
+    ]
+    tipping = sens.get("tipping_point")
+    if isinstance(tipping, Mapping) and tipping.get("grid"):
+        grid = [
+            [
+                num(fixed(g.get("delta"), 2)),
+                num(est(g.get("estimate"))),
+                num(ci(g.get("ci_low"), g.get("ci_high"))),
+                num(pval(g.get("p"))),
+            ]
+            for g in tipping.get("grid") or []
+        ]
+        delta = tipping.get("tipping_delta")
+        found = (
+            f"the conclusion changes at delta = {fixed(delta, 2)}"
+            if number(delta) is not None
+            else "the conclusion does not change over the grid"
+        )
+        caption = (
+            f"Tipping point at {week_label(tipping.get('week'))}: delta added to the imputed values of "
+            f"{outcome.get('intervention')}'s {count(tipping.get('n_imputed_intervention'))} missing outcomes; {found}"
+        )
+        parts.append(table(["Delta", "Difference", "95% CI", "p"], grid, caption=caption, cls="tipping"))
+    return parts
