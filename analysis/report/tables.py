@@ -446,6 +446,16 @@ def kenward_roger_table(outcome: Mapping[str, Any]) -> str:
     return table(["Visit", "Difference", "95% CI", "SE (KR)", "df (KR)", "p (KR)"], rows, caption=caption, cls="kr")
 
 
+def clmm_method(method: Any) -> str:
+    """``laplace`` / ``agq<N>`` as a reader names them."""
+    text = str(method or "")
+    if text == "laplace":
+        return "Laplace approximation"
+    if text.startswith("agq") and text[3:].isdigit():
+        return f"adaptive Gauss-Hermite quadrature, {text[3:]} nodes"
+    return text or DASH
+
+
 def clmm_table(outcome: Mapping[str, Any]) -> str:
     """The cumulative-link mixed model: odds ratio of a higher score per visit, or why it was not fitted."""
     clmm = outcome.get("clmm")
@@ -465,7 +475,7 @@ def clmm_table(outcome: Mapping[str, Any]) -> str:
         ]
         for v in clmm.get("visits") or []
     ]
-    method = str(clmm.get("method") or DASH)
+    method = clmm_method(clmm.get("method"))
     caption = (
         f"Secondary: cumulative-link mixed model (logit, flexible thresholds, random intercept; {method}), "
         f"odds of a higher score, {outcome.get('intervention')} vs {outcome.get('control')}"
