@@ -517,7 +517,7 @@ def _patterns(
             _Pattern(
                 index=index,
                 n=xk.shape[0],
-                sxx=np.einsum("itp,isq->tspq", xk, xk),
+                sxx=np.ascontiguousarray(np.einsum("itp,isq->tspq", xk, xk)),
                 sxy=np.einsum("itp,is->tsp", xk, yk),
                 syy=np.einsum("it,is->ts", yk, yk),
             )
