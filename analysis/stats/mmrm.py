@@ -1,23 +1,28 @@
-"""Mixed model for repeated measures (MMRM) fitted by REML, with an unstructured visit covariance.
+"""Mixed model for repeated measures (MMRM) fitted by REML, with an unstructured or structured visit covariance.
 
-Pure numpy/scipy/pandas (no Django, no ORM). Validated against R ``nlme::gls(corSymm + varIdent, REML)``
-on ``nlme::Orthodont`` (see ``tests/analysis/test_mmrm.py`` and ``docs/statistics.md``).
+Pure numpy/scipy/pandas (no Django, no ORM). Validated against the R ``mmrm`` package (every covariance
+structure, Satterthwaite and Kenward-Roger) and R ``nlme::gls(corSymm + varIdent, REML)`` on ``nlme::Orthodont``
+and mmrm's ``fev_data`` (see ``tests/analysis/test_mmrm*.py`` and ``docs/statistics.md``).
 
 Model, for participant i at post-baseline visit t (only observed visits enter; missing at random):
 
     y_it = x_it' beta + e_it,    e_i ~ N(0, Sigma[O_i, O_i])
 
 with fixed effects intercept, baseline, arm (control = reference), visit (categorical, first visit =
-reference), arm x visit and optional covariates, and Sigma an arbitrary positive-definite T x T matrix
-parameterised by its Cholesky factor L (log of the diagonal), so the optimisation is unconstrained.
+reference), arm x visit and optional covariates. Sigma is unstructured (any positive-definite T x T matrix) or
+Toeplitz, AR(1) or compound symmetry, each homogeneous or heterogeneous, in R mmrm's unconstrained
+parameterisation (:data:`COVARIANCE_STRUCTURES`); a sequence of structures is a pre-specified fallback order
+(:data:`FALLBACK_ORDER`).
 
 Participants are grouped by missingness pattern O. For each pattern the sufficient statistics
 sum_i X_i[t]X_i[s]', sum_i X_i[t] y_i[s] and sum_i y_i[t] y_i[s] are accumulated once, so each evaluation of
-the REML objective and its analytic gradient costs one Cholesky per pattern and O(T^2 p^2) work, whatever
-the number of participants.
+the REML objective with its exact gradient and Hessian costs one inverse per pattern, whatever the number of
+participants. The optimiser is a trust-region Newton method on the exact Hessian; an optimum is accepted only
+with a Newton decrement below NEWTON_DECREMENT_TOL and a positive-definite Hessian.
 
-Degrees of freedom: Satterthwaite (as in SAS ``ddfm=satterthwaite`` and the R ``mmrm`` package), from the
-Hessian of the REML objective with respect to the covariance parameters.
+Degrees of freedom: Satterthwaite (as SAS ``ddfm=satterthwaite`` and R mmrm), from the exact Hessian and the
+analytic derivative of (X'V^-1X)^-1; Kenward-Roger (as R mmrm ``method = "Kenward-Roger"``; the linear variant
+as SAS ``ddfm=kr``) with the adjusted covariance of beta, reported beside Satterthwaite.
 """
 
 from __future__ import annotations
@@ -560,6 +565,7 @@ def _optimise(reml: _REML, starts: list[FloatArray]) -> _StructureFit:
     """Trust-region Newton (exact gradient and Hessian) from each start in turn until one reaches a verified
     optimum: Newton decrement below NEWTON_DECREMENT_TOL and a positive-definite Hessian."""
     best: _StructureFit | None = None
+    errors: list[str] = []
     for theta0 in starts:
         messages: list[str] = []
         try:
@@ -600,7 +606,7 @@ def _optimise(reml: _REML, starts: list[FloatArray]) -> _StructureFit:
                 decrement = math.inf
             min_eig = float(eig.min())
         except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
-            messages.append(f"optimisation failed ({exc})")
+            errors.append(f"{type(exc).__name__}: {exc}")
             continue
         converged = bool(hess_pd and np.isfinite(d.value) and 0 <= decrement < NEWTON_DECREMENT_TOL)
         if not hess_pd:
@@ -613,7 +619,7 @@ def _optimise(reml: _REML, starts: list[FloatArray]) -> _StructureFit:
         if best is None or (np.isfinite(d.value) and d.value < best.derivs.value):
             best = fit
     if best is None:
-        raise MMRMConvergenceError("optimisation failed from every start value")
+        raise MMRMConvergenceError(f"optimisation failed from every start value ({'; '.join(sorted(set(errors)))})")
     return best
 
 
@@ -728,6 +734,10 @@ def fit_mmrm(
     reml: _REML | None = None
     for name in order:
         reml_k = _REML(patterns, n_visits, p, name)
+        if n_visits < 2 and reml_k.structure.n_phi > 0:
+            reason = "a correlation structure needs at least 2 visits (its correlation is not identified)"
+            attempts.append({"structure": name, "converged": False, "reason": reason})
+            continue
         try:
             fit_k = _optimise(reml_k, [reml_k.structure.start(sg) for sg in start_sigmas])
         except MMRMConvergenceError as exc:
