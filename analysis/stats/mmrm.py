@@ -251,6 +251,60 @@ class _Structure:
             d2sig[n_sd:, n_sd:] = ss[None, None] * d2c
         return sigma, dsig, d2sig
 
+    def contract_second(self, theta: FloatArray, g: FloatArray) -> FloatArray:
+        """<g, d2Sigma/dtheta_i dtheta_j> (k, k) without forming the (k, k, T, T) array of second derivatives."""
+        theta = np.asarray(theta, dtype=np.float64)
+        n_sd, m = self.n_sd, self.m
+        s = np.exp(m @ theta[:n_sd])
+        phi = theta[n_sd:]
+        c, dc, _ = self.correlation(phi, 1)
+        ss = np.outer(s, s)
+        g = (g + g.T) / 2
+        hm = g * ss * c
+        f = g * ss
+        out = np.empty((self.n_theta, self.n_theta))
+        out[:n_sd, :n_sd] = m.T @ (2 * np.diag(hm.sum(axis=1)) + 2 * hm) @ m
+        fd = f[None] * dc
+        cross = m.T @ (fd.sum(axis=2) + fd.sum(axis=1)).T
+        out[:n_sd, n_sd:] = cross
+        out[n_sd:, :n_sd] = cross.T
+        if self.base == "us":
+            rows, cols = np.tril_indices(self.n_visits, -1)
+            same = cols[:, None] == cols[None, :]
+            out[n_sd:, n_sd:] = np.where(same, 2 * f[rows[:, None], rows[None, :]], 0.0)
+        else:
+            d2c = self.correlation(phi, 2)[2]
+            assert d2c is not None
+            out[n_sd:, n_sd:] = np.einsum("ab,klab->kl", f, d2c)
+        return out
+
+    def weighted_second(self, theta: FloatArray, w: FloatArray) -> FloatArray:
+        """sum_ij w_ij d2Sigma/dtheta_i dtheta_j (T, T), w symmetric, without the (k, k, T, T) array."""
+        theta = np.asarray(theta, dtype=np.float64)
+        n_sd, m = self.n_sd, self.m
+        s = np.exp(m @ theta[:n_sd])
+        phi = theta[n_sd:]
+        c, dc, _ = self.correlation(phi, 1)
+        ss = np.outer(s, s)
+        w = (w + w.T) / 2
+        wh = m @ w[:n_sd, :n_sd] @ m.T
+        dh = np.diag(wh)
+        out = ss * c * (dh[:, None] + dh[None, :] + wh + wh.T)
+        v = m @ w[:n_sd, n_sd:]  # (T, k_phi)
+        out += 2 * ss * np.einsum("kab,akb->ab", dc, v[:, :, None] + v.T[None, :, :])
+        w_pp = w[n_sd:, n_sd:]
+        if self.base == "us":
+            rows, cols = np.tril_indices(self.n_visits, -1)
+            ki, li = np.nonzero(cols[:, None] == cols[None, :])
+            z = np.zeros((self.n_visits, self.n_visits))
+            np.add.at(z, (rows[ki], rows[li]), w_pp[ki, li])
+            out += ss * (z + z.T)
+        else:
+            d2c = self.correlation(phi, 2)[2]
+            assert d2c is not None
+            out += ss * np.einsum("kl,klab->ab", w_pp, d2c)
+        return np.asarray(out, dtype=np.float64)
+
     def start(self, sigma0: FloatArray) -> FloatArray:
         """Parameters of this structure roughly matching a positive-definite moment estimate ``sigma0``."""
         t = self.n_visits
@@ -365,14 +419,13 @@ class _REML:
         key = np.asarray(theta, dtype=np.float64).tobytes()
         if self._cache is not None and self._cache[0] == key and (self._cache[1].hess is not None or not hessian):
             return self._cache[1]
-        sigma, dsig, d2sig = self.structure.derivatives(theta, 2 if hessian else 1)
+        sigma, dsig, _ = self.structure.derivatives(theta, 1)
         ev = self.evaluate(sigma, gradient=True)
         assert ev.grad_sigma is not None
         k, p = dsig.shape[0], self.p
-        grad = np.einsum("ab,iab->i", ev.grad_sigma, dsig)
+        grad = dsig.reshape(k, -1) @ ev.grad_sigma.reshape(-1)
         hess = q = None
         if hessian:
-            assert d2sig is not None
             beta, a_inv = ev.beta, ev.a_inv
             h_trace = np.zeros((k, k))
             h_quad = np.zeros((k, k))
@@ -396,9 +449,9 @@ class _REML:
                 sxr = pat.sxy - pat.sxx @ beta  # (t, t, p): sum_i X_i[a] r_i[b]
                 u += uw.reshape(k, t * t) @ sxr.reshape(t * t, p)
             kq = a_inv @ q
-            h_trace += np.einsum("ipq,jqp->ij", kq, kq)
+            h_trace += kq.reshape(k, p * p) @ kq.transpose(0, 2, 1).reshape(k, p * p).T  # tr(K_i K_j)
             h_quad -= u @ a_inv @ u.T
-            hess = np.einsum("ab,ijab->ij", ev.grad_sigma, d2sig) - h_trace + 2.0 * h_quad
+            hess = self.structure.contract_second(theta, ev.grad_sigma) - h_trace + 2.0 * h_quad
             hess = (hess + hess.T) / 2
         out = _Derivs(value=ev.value, beta=ev.beta, a_inv=ev.a_inv, grad=grad, hess=hess, q=q)
         self._cache = (key, out)
@@ -627,27 +680,26 @@ def _kenward_roger(reml: _REML, fit: _StructureFit, *, linear: bool) -> FloatArr
     """Kenward-Roger adjusted covariance of beta (scaled units), as R mmrm: Phi_A = Phi + 2 Phi [sum_ij W_ij
     (Q_ij - P_i Phi P_j - R_ij / 4)] Phi with W = inverse observed Hessian of -logLik; ``linear`` drops R_ij."""
     structure, theta, d = fit.structure, fit.theta, fit.derivs
-    sigma, dsig, d2sig = structure.derivatives(theta, 2)
-    assert d2sig is not None
+    sigma, dsig, _ = structure.derivatives(theta, 1)
     assert d.q is not None
     p = reml.p
     w_kr = 2.0 * np.linalg.inv(fit.hess)
     phi = d.a_inv
     total = np.zeros((p, p))
-    d2w = np.einsum("ij,ijab->ab", w_kr, d2sig)
+    d2w = structure.weighted_second(theta, w_kr)
     for pat in reml.patterns:
         idx, t = pat.index, pat.index.size
         w = np.linalg.inv(sigma[np.ix_(idx, idx)])
         w = (w + w.T) / 2
         uu = w @ dsig[:, idx[:, None], idx[None, :]]  # W V_i
         yy = np.tensordot(w_kr, uu, axes=(1, 0))  # sum_j W_ij W V_j
-        b = np.einsum("iab,ibc->ac", uu, yy) @ w  # sum_ij W_ij W V_i W V_j W
+        b = uu.transpose(1, 0, 2).reshape(t, -1) @ yy.reshape(-1, t) @ w  # sum_ij W_ij W V_i W V_j W
         if not linear:
             b = b - 0.25 * (w @ d2w[np.ix_(idx, idx)] @ w)
         total += (b.reshape(t * t) @ pat.sxx.reshape(t * t, p * p)).reshape(p, p)
     q = d.q
     yq = np.tensordot(w_kr, q, axes=(1, 0))
-    total -= np.einsum("ipq,qr,irs->ps", q, phi, yq)
+    total -= (q.transpose(1, 0, 2) @ phi).reshape(p, -1) @ yq.reshape(-1, p)  # sum_ij W_ij Q_i Phi Q_j
     adj = phi + 2.0 * phi @ total @ phi
     return np.asarray((adj + adj.T) / 2, dtype=np.float64)
 

@@ -940,3 +940,23 @@ def test_exact_hessian_matches_finite_differences_of_the_gradient(code: str) -> 
         (reml.objective(theta + h * e)[0] - reml.objective(theta - h * e)[0]) / (2 * h) for e in np.eye(theta.size)
     ]
     np.testing.assert_allclose(reml.objective(theta)[1], grad_numeric, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("code", list(COVARIANCE_STRUCTURES.values()))
+@pytest.mark.parametrize("n_visits", [2, 5])
+def test_second_derivative_contractions_equal_the_explicit_array(code: str, n_visits: int) -> None:
+    structure = mmrm._Structure(code, n_visits)
+    rng = np.random.default_rng(n_visits)
+    theta = rng.normal(scale=0.4, size=structure.n_theta)
+    _, dsig, d2sig = structure.derivatives(theta, 2)
+    assert d2sig is not None
+    g = rng.normal(size=(n_visits, n_visits))
+    g = g + g.T
+    w = rng.normal(size=(structure.n_theta, structure.n_theta))
+    w = w + w.T
+    np.testing.assert_allclose(structure.contract_second(theta, g), np.einsum("ab,ijab->ij", g, d2sig), atol=1e-12)
+    np.testing.assert_allclose(structure.weighted_second(theta, w), np.einsum("ij,ijab->ab", w, d2sig), atol=1e-12)
+    # First derivatives against finite differences of Sigma.
+    h = 1e-6
+    numeric = [(structure.sigma(theta + h * e) - structure.sigma(theta - h * e)) / (2 * h) for e in np.eye(theta.size)]
+    np.testing.assert_allclose(dsig, numeric, atol=1e-7)
