@@ -683,7 +683,7 @@ def _kenward_roger(reml: _REML, fit: _StructureFit, *, linear: bool) -> FloatArr
     sigma, dsig, _ = structure.derivatives(theta, 1)
     assert d.q is not None
     p = reml.p
-    w_kr = 2.0 * np.linalg.inv(fit.hess)
+    w_kr = np.asarray(2.0 * np.linalg.inv(fit.hess), dtype=np.float64)
     phi = d.a_inv
     total = np.zeros((p, p))
     d2w = structure.weighted_second(theta, w_kr)
