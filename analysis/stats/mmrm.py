@@ -37,6 +37,7 @@ import pandas as pd  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 from scipy import optimize, stats  # type: ignore[import-untyped]
 
+from analysis.stats.blas import on_one_blas_thread
 from analysis.stats.design import add_covariates, full_rank_design, require_numeric
 
 __all__ = ["MMRMConvergenceError", "MMRMResult", "VisitEffect", "fit_mmrm"]
@@ -721,6 +722,7 @@ def _kr_df_1d(df_satterthwaite: float) -> float:
 DF_METHODS = ("Satterthwaite", "Kenward-Roger", "Kenward-Roger-Linear")
 
 
+@on_one_blas_thread
 def fit_mmrm(
     data: pd.DataFrame,
     *,
