@@ -170,48 +170,10 @@ def _r_seconds(frame: Any, control: str, repeats: int) -> tuple[float, float, bo
     return float(seconds), float(loglik), converged == "TRUE"
 
 
-_OURS_SCRIPT = """
-import sys, time
-import pandas as pd
-from analysis.stats.mmrm import fit_mmrm
-frame = pd.read_csv(sys.argv[1], dtype={"participant_id": str, "arm": str, "stratum": str})
-best = float("inf")
-for _ in range(int(sys.argv[3])):
-    start = time.perf_counter()
-    fit_mmrm(frame, outcome="y", subject="participant_id", visit="week", arm="arm", control=sys.argv[2],
-             baseline="baseline", covariates=["stratum"])
-    best = min(best, time.perf_counter() - start)
-print(best)
-"""
-
-
-def _ours_one_blas_thread(frame: Any, control: str, repeats: int) -> float:
-    """Our fit in a child process with OPENBLAS_NUM_THREADS=1 (BLAS threads must be set before numpy loads)."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
-
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data.csv"
-        frame[["participant_id", "arm", "stratum", "week", "baseline", "y"]].to_csv(data, index=False)
-        out = subprocess.run(
-            [sys.executable, "-c", _OURS_SCRIPT, str(data), control, str(repeats)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-    return float(out.stdout.split()[-1])
-
-
 def versus_r(visits: list[int], *, participants: int = 1000, repeats: int = 3, seed: int = 1) -> list[dict[str, Any]]:
-    """Ours (best of ``repeats`` fits, fit_mmrm as called, design building included; in this process with the
-    default BLAS threads, and in a child process with one BLAS thread) against R mmrm's default fit (best of
-    ``repeats``, ``system.time`` of the ``mmrm()`` call, likewise including its model frame; TMB is
-    single-threaded)."""
+    """Ours (best of ``repeats`` fits, fit_mmrm as called, design building included; it runs on one BLAS
+    thread, analysis.stats.blas) against R mmrm's default fit (best of ``repeats``, ``system.time`` of the
+    ``mmrm()`` call, likewise including its model frame; TMB is single-threaded)."""
     with_r = _r_available()
     rows = []
     for t in visits:
@@ -230,7 +192,6 @@ def versus_r(visits: list[int], *, participants: int = 1000, repeats: int = 3, s
             "loglik": result.loglik,
             "newton_decrement": result.newton_decrement,
             "converged": result.converged,
-            "seconds_one_blas_thread": _ours_one_blas_thread(frame, control, repeats),
         }
         if with_r:
             r_sec, r_loglik, r_conv = _r_seconds(frame, control, repeats)
@@ -239,30 +200,24 @@ def versus_r(visits: list[int], *, participants: int = 1000, repeats: int = 3, s
             row.update(r_seconds=R_RECORDED_SECONDS[t], r_source="recorded")
         rows.append(row)
         r_text = f"R {row['r_seconds']:.2f} s ({row['r_source']})" if "r_seconds" in row else "R n/a"
-        print(
-            f"  {participants} x {t} visits: ours {row['seconds']:.2f} s "
-            f"({row['seconds_one_blas_thread']:.2f} s with 1 BLAS thread), {r_text}",
-            flush=True,
-        )
+        print(f"  {participants} x {t} visits: ours {row['seconds']:.2f} s, {r_text}", flush=True)
     return rows
 
 
 def _table(rows: list[dict[str, Any]], participants: int) -> str:
     lines = [
-        "| visits | cov. parameters | observations | patterns | ours (s) | ours, 1 BLAS thread (s) | R mmrm (s) | "
-        "R / ours | R / ours 1 thread | -2 logLik ours - R |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| visits | cov. parameters | observations | patterns | ours (s) | R mmrm (s) | R / ours | "
+        "-2 logLik ours - R |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         r_sec = r.get("r_seconds")
         r_text = "" if r_sec is None else f"{r_sec:.2f}" + (" (recorded)" if r.get("r_source") == "recorded" else "")
         ratio = "" if r_sec is None else f"{r_sec / r['seconds']:.1f}"
-        one = r["seconds_one_blas_thread"]
-        ratio1 = "" if r_sec is None else f"{r_sec / one:.1f}"
         diff = f"{-2 * (r['loglik'] - r['r_loglik']):.1e}" if "r_loglik" in r else ""
         lines.append(
             f"| {r['visits']} | {r['covariance_parameters']} | {r['observations']:,} | {r['patterns']} | "
-            f"{r['seconds']:.2f} | {one:.2f} | {r_text} | {ratio} | {ratio1} | {diff} |"
+            f"{r['seconds']:.2f} | {r_text} | {ratio} | {diff} |"
         )
     return f"{participants:,} participants, unstructured covariance, REML\n\n" + "\n".join(lines)
 
