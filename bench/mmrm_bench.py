@@ -8,6 +8,7 @@ mmrm's default fit (``mmrm(y ~ baseline + stratum + arm * visit + us(visit | par
 rows, measured in the same run when Rscript and the mmrm package are available:
 
     python -m bench.mmrm_bench --versus-r [--visits 2,5,10,15] [--participants 1000] [--repeats 3]
+        [--intermittent 0.1]
 """
 
 from __future__ import annotations
@@ -125,7 +126,10 @@ cat(sprintf("%.6f %.9f %s\n", best, as.numeric(logLik(fit)), fit$opt_details$con
 """
 
 
-def _simulate_visits(n_participants: int, n_visits: int, seed: int) -> tuple[Any, str]:
+def _simulate_visits(n_participants: int, n_visits: int, seed: int, intermittent: float = 0.0) -> tuple[Any, str]:
+    """MAR monotone dropout (so about one missingness pattern per visit); with ``intermittent`` > 0 that
+    fraction of the remaining post-baseline values is also dropped completely at random (non-monotone:
+    many more patterns, the costly case for pattern grouping)."""
     from analysis.stats.simulation_study import CONTROL, Dropout, TrialDesign, simulate_trial
 
     design = TrialDesign(
@@ -140,7 +144,13 @@ def _simulate_visits(n_participants: int, n_visits: int, seed: int) -> tuple[Any
         dropout=Dropout(mechanism="mar", hazard_control=(0.05,) * n_visits, hazard_intervention=(0.04,) * n_visits),
         rng=np.random.default_rng(seed),
     )
-    return frame[frame["y"].notna()].reset_index(drop=True), CONTROL
+    observed = frame[frame["y"].notna()].reset_index(drop=True)
+    if intermittent > 0:
+        keep = np.random.default_rng(seed + 1).random(len(observed)) >= intermittent
+        # Keep each participant's first value so nobody drops out of the analysis set.
+        keep |= ~observed.duplicated("participant_id")
+        observed = observed[keep].reset_index(drop=True)
+    return observed, CONTROL
 
 
 def _r_available() -> bool:
@@ -170,14 +180,16 @@ def _r_seconds(frame: Any, control: str, repeats: int) -> tuple[float, float, bo
     return float(seconds), float(loglik), converged == "TRUE"
 
 
-def versus_r(visits: list[int], *, participants: int = 1000, repeats: int = 3, seed: int = 1) -> list[dict[str, Any]]:
+def versus_r(
+    visits: list[int], *, participants: int = 1000, repeats: int = 3, seed: int = 1, intermittent: float = 0.0
+) -> list[dict[str, Any]]:
     """Ours (best of ``repeats`` fits, fit_mmrm as called, design building included; it runs on one BLAS
     thread, analysis.stats.blas) against R mmrm's default fit (best of ``repeats``, ``system.time`` of the
     ``mmrm()`` call, likewise including its model frame; TMB is single-threaded)."""
     with_r = _r_available()
     rows = []
     for t in visits:
-        frame, control = _simulate_visits(participants, t, seed)
+        frame, control = _simulate_visits(participants, t, seed, intermittent)
         times, result = [], None
         for _ in range(repeats):
             seconds, result = fit(frame, control=control, covariates=["stratum"])
@@ -204,7 +216,7 @@ def versus_r(visits: list[int], *, participants: int = 1000, repeats: int = 3, s
     return rows
 
 
-def _table(rows: list[dict[str, Any]], participants: int) -> str:
+def _table(rows: list[dict[str, Any]], participants: int, intermittent: float = 0.0) -> str:
     lines = [
         "| visits | cov. parameters | observations | patterns | ours (s) | R mmrm (s) | R / ours | "
         "-2 logLik ours - R |",
@@ -219,7 +231,8 @@ def _table(rows: list[dict[str, Any]], participants: int) -> str:
             f"| {r['visits']} | {r['covariance_parameters']} | {r['observations']:,} | {r['patterns']} | "
             f"{r['seconds']:.2f} | {r_text} | {ratio} | {diff} |"
         )
-    return f"{participants:,} participants, unstructured covariance, REML\n\n" + "\n".join(lines)
+    missing = "MAR monotone dropout" + (f" + {intermittent:.0%} intermittent MCAR" if intermittent else "")
+    return f"{participants:,} participants, {missing}, unstructured covariance, REML\n\n" + "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -237,13 +250,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--visits", default="2,3,4,5,6,8,10,12,15")
     parser.add_argument("--participants", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--intermittent", type=float, default=0.0, help="also drop this fraction at random")
     parser.add_argument("--json", help="also write the rows as JSON here")
     args = parser.parse_args(argv)
     if not args.versus_r:
         parser.error("nothing to do: give --versus-r (the other MMRM benchmarks run from bench/run.py)")
-    rows = versus_r([int(v) for v in args.visits.split(",")], participants=args.participants, repeats=args.repeats)
+    visits = [int(v) for v in args.visits.split(",")]
+    rows = versus_r(visits, participants=args.participants, repeats=args.repeats, intermittent=args.intermittent)
     print()
-    print(_table(rows, args.participants))
+    print(_table(rows, args.participants, args.intermittent))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
