@@ -960,3 +960,20 @@ def test_second_derivative_contractions_equal_the_explicit_array(code: str, n_vi
     h = 1e-6
     numeric = [(structure.sigma(theta + h * e) - structure.sigma(theta - h * e)) / (2 * h) for e in np.eye(theta.size)]
     np.testing.assert_allclose(dsig, numeric, atol=1e-7)
+
+
+def test_unstructured_cross_shortcut_for_q_equals_the_general_contraction() -> None:
+    data = pd.read_csv(REFERENCE / "orthodont_missing.csv")
+    obs, _arms, visits, _terms, x, y, _ = mmrm._prepare(data, "distance", "Subject", "age", "Sex", "Female", "base", ())
+    patterns, _ = mmrm._patterns(obs, "Subject", "age", visits, x, y / 3)
+    fast = mmrm._REML(patterns, len(visits), x.shape[1], "us")
+    slow = mmrm._REML(patterns, len(visits), x.shape[1], "us")
+    slow.structure.cross_rows = None
+    theta = np.random.default_rng(5).normal(scale=0.3, size=fast.structure.n_theta)
+    a, b = fast.derivatives(theta), slow.derivatives(theta)
+    assert a.q is not None
+    assert b.q is not None
+    np.testing.assert_allclose(a.q, b.q, rtol=1e-12, atol=1e-12)
+    assert a.hess is not None
+    assert b.hess is not None
+    np.testing.assert_allclose(a.hess, b.hess, rtol=1e-12, atol=1e-10)
