@@ -3,10 +3,10 @@
 
 From the long rows of one instrument and scale, the baseline (week 0) value of each participant becomes
 a covariate, the post-baseline weeks are the outcomes, and these models are fitted: the primary MMRM
-(visit categorical, unstructured covariance, REML), a random-intercept linear mixed model (weeks
-continuous), an ANCOVA at each week on complete cases, and, when the outcome is whole numbers with few
-levels (an instrument's total), a cumulative-link mixed model (ordinal, as R ``ordinal::clmm``).
-Estimates are intervention minus control.
+(visit categorical, unstructured covariance or the first structure of the pre-specified fallback order
+that converges, REML), a random-intercept linear mixed model (weeks continuous), an ANCOVA at each week on
+complete cases, and, when the outcome is whole numbers with few levels (an instrument's total), a
+cumulative-link mixed model (ordinal, as R ``ordinal::clmm``). Estimates are intervention minus control.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from analysis.stats import effects
 from analysis.stats.ancova import fit_ancova
 from analysis.stats.clmm import check_ordinal_outcome, fit_clmm
 from analysis.stats.lmm import fit_lmm
-from analysis.stats.mmrm import fit_mmrm
+from analysis.stats.mmrm import FALLBACK_ORDER, fit_mmrm
 
 LONG_REQUIRED = ("participant_id", "arm", "visit", "week", "instrument", "scale", "value")
 logger = logging.getLogger(__name__)
@@ -209,6 +209,7 @@ def analyze(frame: ModelFrame) -> dict[str, Any]:
         control=frame.control,
         baseline="baseline",
         covariates=covs,
+        covariance=FALLBACK_ORDER,
     )
     lmm = fit_lmm(
         observed,
@@ -245,8 +246,10 @@ def analyze(frame: ModelFrame) -> dict[str, Any]:
         "n_observations": len(observed),
         "mmrm": {
             "method": mmrm.method,
-            "covariance_structure": "unstructured",
+            "covariance_structure": mmrm.covariance_structure,
+            "covariance_fallback": mmrm.covariance_attempts,
             "df_method": mmrm.df_method,
+            "kr_method": mmrm.kr_method,
             "converged": mmrm.converged,
             "loglik": mmrm.loglik,
             "visits": [
@@ -258,6 +261,11 @@ def analyze(frame: ModelFrame) -> dict[str, Any]:
                     "ci_high": v.ci_high,
                     "p": v.p,
                     "df": v.df,
+                    "se_kr": _finite(v.se_kr),
+                    "df_kr": _finite(v.df_kr),
+                    "ci_low_kr": _finite(v.ci_low_kr),
+                    "ci_high_kr": _finite(v.ci_high_kr),
+                    "p_kr": _finite(v.p_kr),
                 }
                 for v in mmrm.visits
             ],

@@ -50,6 +50,14 @@ def test_it_writes_the_contract_and_recovers_the_effects(tmp_path):
         assert set(visit) >= {"week", "estimate", "se", "ci_low", "ci_high", "p"}
         assert abs(visit["estimate"] - TRUE_EFFECT[visit["week"]]) < 3 * visit["se"]
         assert visit["ci_low"] < visit["estimate"] < visit["ci_high"] and visit["p"] < 0.001
+        # Kenward-Roger beside the Satterthwaite keys of the contract.
+        assert visit["se_kr"] >= visit["se"] and visit["df_kr"] == pytest.approx(visit["df"], rel=1e-6)
+        assert visit["ci_low_kr"] <= visit["ci_low"] and visit["ci_high"] <= visit["ci_high_kr"]
+        assert visit["p_kr"] < 0.001
+    assert result["mmrm"]["df_method"] == "Satterthwaite"
+    assert result["mmrm"]["kr_method"] == "Kenward-Roger-Linear"
+    assert result["mmrm"]["covariance_structure"] == "unstructured"
+    assert result["mmrm"]["covariance_fallback"] == [{"structure": "unstructured", "converged": True, "reason": None}]
     assert set(result["lmm"]) >= {"estimate", "se", "method"}
     assert result["lmm"]["method"] in {"REML", "ML"}
     assert abs(result["lmm"]["estimate"] - TRUE_EFFECT[8]) < 3 * result["lmm"]["se"]
