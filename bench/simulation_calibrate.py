@@ -14,6 +14,8 @@ high risk). For each condition it finds
 
 and prints them for ``BASELINE`` and ``LATENT_CHANGE`` in assessments/simulation/outcomes.py. GAD-Q-IV
 cannot reach its target (see GAD_LIMIT): it is set as wide as a share at the scale's maximum of 10% allows.
+``--check`` prints what those enrolled show in expectation with the model's values (``--before``: with the
+values before this calibration), d being the difference of their mean changes / their baseline SD.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ from assessments.simulation.outcomes import (  # noqa: E402
     BASELINE,
     CHATBOT,
     CONDITIONS,
+    LATENT_CHANGE,
     OWN_SCALE,
     PUBLISHED_CHANGE,
+    PUBLISHED_D,
     RANGE,
     SCREENING_NOISE,
     TARGET_SD,
@@ -94,13 +98,39 @@ def calibrate(condition: str, n: int, seed: int) -> None:
         )
 
 
+#: The model before this calibration: latent SDs of the people screened, and the published changes applied to
+#: the latent scores.
+BEFORE_SD = {"MDD": 4.0, "GAD": 2.7, "CHR-FED": 12.0}
+
+
+def check(condition: str, n: int, seed: int, before: bool) -> None:
+    """What those enrolled show, in expectation: baseline SD, mean changes, d = difference / baseline SD."""
+    mean, sd = BASELINE[condition][OWN_SCALE[condition]]
+    changes = PUBLISHED_CHANGE[condition] if before else LATENT_CHANGE[condition]
+    result = enrolled(condition, mean, BEFORE_SD[condition] if before else sd, changes, n, seed)
+    for index, week in enumerate((4, 8)):
+        chatbot, waitlist = result[CHATBOT][index], result[WAITLIST][index]
+        print(
+            f"| {condition} | {week} | {result['sd']:.2f} | {chatbot:.2f} / {waitlist:.2f} "
+            f"| {abs(chatbot - waitlist) / result['sd']:.2f} | {PUBLISHED_D[condition][index]:.3f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=400_000)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--check", action="store_true", help="Print what those enrolled show with the model's values.")
+    parser.add_argument("--before", action="store_true", help="With --check: the model before this calibration.")
     args = parser.parse_args()
+    if args.check:
+        print("| condition | week | enrolled baseline SD | change chatbot / waitlist | d | published d |")
+        print("|---|---|---|---|---|---|")
     for condition in CONDITIONS:
-        calibrate(condition, args.n, args.seed)
+        if args.check:
+            check(condition, args.n, args.seed, args.before)
+        else:
+            calibrate(condition, args.n, args.seed)
 
 
 if __name__ == "__main__":

@@ -58,14 +58,15 @@ RANGE = {"phq9": (0.0, 27.0), "gad7": (0.0, 21.0), "gadq4": (0.0, 13.0), "wcs": 
 #: 60 +/- 11.24 (SWED high risk). The own-scale SDs are calibrated (bench/simulation_calibrate.py) so that those
 #: enrolled have the baseline SD the published d implies (TARGET_SD: 4.12, 2.61, 10.20), and so d = MMRM
 #: difference / pooled baseline SD lands on the published d. They come out at 4.12 and 10.20; GAD-Q-IV at 2.15
-#: only: between the cut-off 5.7 and the maximum 13 an SD of 2.61 needs a pile of people at the maximum (29% for
-#: an enrolled SD of 2.5), so its SD is the widest with at most 10% at 13 (the earlier 9 +/- 2.7 had 8%), and
-#: its d stays higher than published (about 1.0 against 0.84 / 0.79).
+#: only: between the cut-off 5.7 and the maximum 13 an SD of 2.61 needs a pile of people at the maximum (a latent
+#: 9 +/- 5 gives 2.44 with 29% at 13), so its SD is the widest with at most 10% at 13 (the earlier 9 +/- 2.7 had
+#: 8%), and its d stays higher than published (about 1.0 against 0.84 / 0.79).
 #: The earlier model (PHQ-9 15 +/- 4, GAD-Q-IV 9 +/- 2.7, WCS 60 +/- 12) applied the published changes to the
 #: latent scores: screening on a high score made those enrolled improve more than that (regression to the
-#: mean: MDD chatbot week 8 -8.3 against -7.93), their baseline SD was 3.45 / 2.08 / 10.8 and d about 1.05 / 1.0
-#: / 0.76-0.60. Widening the SDs alone (MDD 14 +/- 5.5) was rejected then because clipping at the scale's floor
-#: shrank the changes (week-8 chatbot -7.5); LATENT_CHANGE now absorbs both effects.
+#: mean: MDD week 8 -8.19 / -4.54 against -7.93 / -4.22), their baseline SD was 3.46 / 2.08 / 10.79 and d about
+#: 1.0 / 1.0 / 0.76-0.60. Widening the SDs (MDD 14 +/- 5.5) was rejected then because the week-8 chatbot change
+#: came out at -7.5; that is what unscreened draws show (floor clipping alone: -7.42), but those enrolled would
+#: have shown -8.51 (regression to the mean outweighs the floor). LATENT_CHANGE now absorbs both effects.
 BASELINE: dict[str, dict[str, tuple[float, float]]] = {
     "MDD": {"phq9": (15.0, 5.11), "gad7": (11.0, 4.5), "gadq4": (7.5, 3.0), "wcs": (42.0, 18.0)},
     "GAD": {"phq9": (11.0, 4.5), "gad7": (12.5, 4.0), "gadq4": (9.0, 2.93), "wcs": (40.0, 18.0)},
