@@ -139,12 +139,7 @@ class _Simulation:
             "bipolar": bool(rng.random() < 0.04),
             "psychosis": bool(rng.random() < 0.015),
         }
-        if condition == "MDD":
-            answers["phq9_total"] = int(np.clip(round(baseline["phq9"][0] + rng.normal(0, 1.5)), 0, 27))
-        elif condition == "GAD":
-            answers["gadq4_score"] = round(float(np.clip(baseline["gadq4"][0] + rng.normal(0, 0.8), 0, 13)), 2)
-        else:
-            answers["swed_high_risk"] = bool(baseline["wcs"][0] > 45 or rng.random() < 0.3)
+        answers.update(self.model.screening_answers(rng, condition, baseline))
         participant = participant_services.participant_screen(trial=self.trial, answers=answers, by=self.coordinator)
         self.report.counts["screened"] += 1
         self.at(self.clock() + self.recruitment_gap * float(rng.uniform(0.5, 1.5)), self.screen_next)
