@@ -22,6 +22,7 @@ from analysis.stats import effects
 from analysis.stats.ancova import fit_ancova
 from analysis.stats.lmm import fit_lmm
 from analysis.stats.mmrm import fit_mmrm
+from analysis.stats.sensitivity import sensitivity_or_error
 
 LONG_REQUIRED = ("participant_id", "arm", "visit", "week", "instrument", "scale", "value")
 CONTROL_NAMES = ("control", "waitlist", "wait_list", "placebo", "usual_care", "tau")
@@ -132,7 +133,7 @@ def _finite(value: Any) -> Any:
 
 
 def analyze(frame: ModelFrame) -> dict[str, Any]:
-    """The three analyses, as the JSON of the ``analyze`` contract."""
+    """The three analyses, as the JSON of the ``analyze`` contract, and the missing-data sensitivity analyses."""
     data, covs = frame.data, list(frame.covariates)
     observed = data[data["y"].notna()]
     mmrm = fit_mmrm(
@@ -210,6 +211,7 @@ def analyze(frame: ModelFrame) -> dict[str, Any]:
             "converged": lmm.converged,
         },
         "ancova": [{k: _finite(v) for k, v in row.items()} for row in ancova],
+        "sensitivity": sensitivity_or_error(data, control=frame.control, covariates=covs),
         **secondary(frame, mmrm.visits),
     }
 

@@ -69,6 +69,7 @@ __all__ = [
     "reference_based",
     "rubin",
     "sensitivity_analysis",
+    "sensitivity_or_error",
     "tipping_point",
     "wide_data",
 ]
@@ -650,3 +651,14 @@ def sensitivity_analysis(
     }
     out["seconds"] = time.perf_counter() - started
     return out
+
+
+def sensitivity_or_error(
+    data: pd.DataFrame, *, control: Any, covariates: Sequence[str] = (), **options: Any
+) -> dict[str, Any]:
+    """:func:`sensitivity_analysis`, or ``{"error": reason}`` when it cannot be done, so that a failure here
+    never costs the other analyses of the outcome."""
+    try:
+        return sensitivity_analysis(data, control=control, covariates=covariates, **options)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
