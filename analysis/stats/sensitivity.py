@@ -40,6 +40,10 @@ Tipping point (:func:`tipping_point`): delta is added to every imputed (MAR) val
 visit, the analysis repeated, over a grid of delta; the tipping point is the smallest |delta| at which the
 conclusion (significant benefit / not significant / significant harm at ``alpha``) differs from that at
 delta = 0, located exactly between grid points by bisection.
+
+Rubin's variance is conservative for J2R and CR (it counts the uncertainty of the intervention arm's
+post-dropout mean, which those methods do not use); :func:`bootstrap_se` gives a repeated-sampling SE by
+bootstrapped MI (von Hippel & Bartlett 2021), optional because it costs seconds per method.
 """
 
 from __future__ import annotations

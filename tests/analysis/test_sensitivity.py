@@ -355,3 +355,24 @@ def test_mar_imputation_agrees_with_r_mice():
     assert abs(R_MICE["complete_case_estimate"][j] - R_MICE["estimate"][j]) > 3 * mc_se
     single_se = math.sqrt(res.variances[0, j])
     assert single_se < (1 - 0.03) * R_MICE["se"][j]
+
+
+def test_the_simulation_studys_treatment_policy_truths():
+    """bench/sensitivity_study.py's truths under MCAR dropout in the intervention arm only, where they are
+    known in closed form: with q1 = P(still in at week 4) and q2 = P(still in at week 8), J2R gives
+    (q1 delta_4, q2 delta_8) and CR adds, for those who leave between weeks 4 and 8, Sigma_21 / Sigma_11
+    delta_4 at week 8."""
+    from analysis.stats.simulation_study import Dropout, TrialDesign
+    from bench.sensitivity_study import true_effects
+
+    design = TrialDesign()
+    dropout = Dropout(mechanism="mcar", hazard_control=(0.0, 0.0), hazard_intervention=(0.2, 0.3))
+    effect = (-2.0, -3.0)
+    truth = true_effects(design, effect, dropout, n_per_arm=100_000, seed=5)
+    q1, q2 = 0.8, 0.8 * 0.7
+    sigma = design.covariance
+    beta = sigma[1, 0] / sigma[0, 0]
+    assert truth["mar"] == [-2.0, -3.0]
+    assert truth["j2r"] == pytest.approx([q1 * -2.0, q2 * -3.0], abs=0.01)
+    assert truth["cr"] == pytest.approx([q1 * -2.0, q2 * -3.0 + (q1 - q2) * beta * -2.0], abs=0.01)
+    assert true_effects(design, (0.0, 0.0), dropout, n_per_arm=1000, seed=5) == {m: [0.0, 0.0] for m in truth}
