@@ -760,6 +760,18 @@ def sensitivity_or_error(
     """:func:`sensitivity_analysis`, or ``{"error": reason}`` when it cannot be done, so that a failure here
     never costs the other analyses of the outcome."""
     try:
-        return sensitivity_analysis(data, control=control, covariates=covariates, **options)
+        result = sensitivity_analysis(data, control=control, covariates=covariates, **options)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
+    return dict(_finite(result))
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities become None, so the JSON stays strict."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value

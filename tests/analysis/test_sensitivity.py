@@ -376,3 +376,12 @@ def test_the_simulation_studys_treatment_policy_truths():
     assert truth["j2r"] == pytest.approx([q1 * -2.0, q2 * -3.0], abs=0.01)
     assert truth["cr"] == pytest.approx([q1 * -2.0, q2 * -3.0 + (q1 - q2) * beta * -2.0], abs=0.01)
     assert true_effects(design, (0.0, 0.0), dropout, n_per_arm=1000, seed=5) == {m: [0.0, 0.0] for m in truth}
+
+
+def test_the_json_wrapper_names_errors_and_keeps_json_strict(monkeypatch):
+    long = _trial(20, completers_intervention=0.7).rename(columns={"pid": "participant_id"})
+    assert sens.sensitivity_or_error(long.assign(baseline=np.nan), control="control") == {
+        "error": "ValueError: column 'baseline' has missing values"
+    }
+    monkeypatch.setattr(sens, "sensitivity_analysis", lambda *a, **k: {"x": [math.nan, 1.0], "y": {"z": math.inf}})
+    assert sens.sensitivity_or_error(long, control="control") == {"x": [None, 1.0], "y": {"z": None}}
