@@ -28,9 +28,13 @@ demo: $(STAMP) translations
 	DEBUG=1 EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend \
 	  $(BIN)/python manage.py simulate_trial --trial therabot-sim $(SIM_ARGS) --lock --skip-existing 2>var/simulation.log
 	DEBUG=1 $(BIN)/python manage.py analyze --trial therabot-sim --unblinded \
-	  --json var/reports/therabot-sim.json --html var/reports/therabot-sim.html
+	  --json var/reports/therabot-sim.json --html var/reports/therabot-sim.html --figures var/reports/figures
+	DEBUG=1 $(BIN)/python manage.py analyze --trial therabot-sim \
+	  --json var/reports/therabot-sim-open.json --html var/reports/therabot-sim-open.html
 	DEBUG=1 $(BIN)/python manage.py simulation_summary --json var/reports/therabot-sim.json
-	@echo "HTML report: var/reports/therabot-sim.html"
+	@echo "Reports: var/reports/therabot-sim.html (DSMB closed session, unblinded),"
+	@echo "         var/reports/therabot-sim-open.html (DSMB open session, blinded: A/B and pooled);"
+	@echo "         figures as SVG, PNG and PDF in var/reports/figures/"
 	@echo ""
 	DEBUG=1 $(BIN)/python manage.py demo_accounts --trial therabot,therabot-sim
 	@echo ""

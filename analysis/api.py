@@ -26,13 +26,16 @@ from analysis import datasets
 from analysis.exports import dataset_csv, export_permission
 from analysis.formats import FORMATS, content_type, write_dictionary
 from analysis.models import Job, JobKind
-from analysis.report import CONTENT_SECURITY_POLICY as REPORT_POLICY
+from analysis.report import policy_for
 from analysis.services import DICTIONARY_FORMATS, job_file, job_request, stream_file, visible_jobs
 from trial import clock
 from trial.access import Capability
 from trial.api import TrialScopedMixin
 from trial.audit import audit_record
 from trial.errors import DomainError
+
+#: The report's <style> comes within its first characters (the header of the file); read no more than this.
+REPORT_HEAD = 1 << 16
 
 UNBLINDED = OpenApiParameter("unblinded", OpenApiTypes.BOOL, description="Real arm codes instead of A/B.")
 
@@ -254,5 +257,7 @@ class JobDownloadView(JobMixin, APIView):
         response["Content-Length"] = str(path.stat().st_size)
         response["X-Content-SHA256"] = job.sha256
         if job.kind == JobKind.REPORT:
-            response["Content-Security-Policy"] = REPORT_POLICY  # in place of the site's, which has no hash
+            # In place of the site's policy, which has no hash: the style sheet the file itself carries.
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                response["Content-Security-Policy"] = policy_for(handle.read(REPORT_HEAD))
         return response

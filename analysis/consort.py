@@ -173,3 +173,22 @@ def consort_counts(
             arm: {"analysed": analysed[arm], "excluded_no_baseline_or_follow_up": not_analysed[arm]} for arm in arms
         },
     }
+
+
+def adherence(consort: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Questionnaire completion per follow-up visit and arm, from the CONSORT follow-up counts (so the two
+    never disagree): completed of those whose window has closed (completed, missed, withdrawn or lost to
+    follow-up; a visit still open is not yet due), by arm and in total."""
+    rows = []
+    for visit in consort.get("follow_up") or []:
+        arms: dict[str, dict[str, Any]] = {}
+        total = {"completed": 0, "due": 0, "pending": 0}
+        for arm, c in (visit.get("arms") or {}).items():
+            due = c["completed"] + c["missed"] + c["withdrawn"] + c["lost_to_follow_up"]
+            arms[arm] = {"completed": c["completed"], "due": due, "pending": c["pending"]}
+            for key in total:
+                total[key] += arms[arm][key]
+        for counts in (*arms.values(), total):
+            counts["percent"] = 100.0 * counts["completed"] / counts["due"] if counts["due"] else None
+        rows.append({"visit": visit["visit"], "week": visit["week"], "arms": arms, "total": total})
+    return rows

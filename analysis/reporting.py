@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from analysis import datasets
+from analysis import datasets, provenance
 from analysis.adverse_events import adverse_event_counts
-from analysis.consort import consort_counts
+from analysis.baseline import baseline_characteristics
+from analysis.consort import adherence, consort_counts
 from analysis.formats import write_dataset
+from analysis.safety import safety_summary
 from analysis.stats.plan import OutcomeSpec, analyze_plan
 from analysis.stats.primary import AnalysisInputError, file_sha256, read_long_csv
-from trial import clock
 from trial.models import AnalysisOutcome, Trial
 
 
@@ -95,9 +96,15 @@ def trial_analysis(
         subgroups = (factor, {str(s.subgroup_level): s.instrument for s in primary if s.subgroup_factor == factor})
     result["consort"] = consort_counts(trial, instrument=primary[0].instrument, blinded=blinded, subgroups=subgroups)
     result["adverse_events"] = adverse_event_counts(trial, blinded=blinded)
+    result["safety"] = safety_summary(trial, blinded=blinded)
+    result["adherence"] = adherence(result["consort"])
+    result["baseline_characteristics"] = baseline_characteristics(
+        trial, blinded=blinded, long=long, instruments=[s.instrument for s in specs]
+    )
     return {
         "title": f"{trial.title}: analysis",
-        "generated_at": clock.now().isoformat(),
+        "generated_at": provenance.generated_at(trial.timezone),
+        "software": provenance.software(),
         "trial": trial.slug,
         "blinded": blinded,
         "contrast": f"{result['intervention']} minus {result['control']}",

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from django.template.loader import render_to_string, select_template
+from django.utils.safestring import mark_safe
 
 from analysis.report import tables
 from analysis.report.consort import consort_diagram
@@ -26,83 +30,29 @@ from analysis.report.fmt import (
 from analysis.report.plots import ForestRow, arm_styles, forest_plot, has_means, trajectory_plot
 from analysis.stats.effects import THRESHOLDS
 
-__all__ = ["CONTENT_SECURITY_POLICY", "render_report"]
+__all__ = ["content_security_policy", "policy_for", "render_report", "stylesheet"]
 
-CSS = """
-:root { color-scheme: light; --ink: #1a1a1a; --muted: #555; --rule: #d0d4da; --band: #f2f4f7; }
-* { box-sizing: border-box; }
-html { -webkit-text-size-adjust: 100%; text-size-adjust: 100%; }
-body { margin: 0; color: var(--ink); background: #fff; line-height: 1.45; font-size: 16px;
-  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-main { max-width: 60rem; margin: 0 auto; padding: 1.25rem 1rem 3rem; }
-h1 { font-size: 1.6rem; line-height: 1.2; margin: 0 0 .75rem; }
-h2 { font-size: 1.3rem; margin: 2.2rem 0 .6rem; padding-top: .6rem; border-top: 2px solid var(--rule); }
-h3 { font-size: 1.05rem; margin: 1.4rem 0 .4rem; }
-p { margin: .5rem 0; }
-dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0 0 1rem; }
-dl.meta dt { font-weight: 600; color: var(--muted); }
-dl.meta dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
-code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: .9em; }
-.notice { border-left: 6px solid #b45309; background: #fff7ed; padding: .6rem .9rem; margin: 1rem 0;
-  font-weight: 600; }
-.notice.unblinded { border-color: #1d4ed8; background: #eff6ff; }
-.error { border-left: 6px solid #b91c1c; background: #fef2f2; padding: .6rem .9rem; }
-.warning { border-left: 6px solid #b45309; background: #fffbeb; padding: .4rem .8rem; }
-.tag { display: inline-block; font-size: .75rem; font-weight: 700; letter-spacing: .03em; text-transform: uppercase;
-  border: 1px solid currentColor; border-radius: 3px; padding: 0 .35rem; margin-left: .4rem; vertical-align: middle;
-  color: #1d4ed8; }
-.sub { color: var(--muted); margin-top: -.3rem; }
-nav ol { margin: .3rem 0 0; padding-left: 1.4rem; columns: 2 16rem; }
-nav a { color: #1d4ed8; }
-figure { margin: 1rem 0; }
-figcaption { color: var(--muted); font-size: .9rem; margin-top: .3rem; }
-svg { display: block; width: 100%; height: auto; }
-svg.trajectory { max-width: 34rem; }
-.scroll { overflow-x: auto; -webkit-overflow-scrolling: touch; }
-.scroll svg.consort { min-width: 36rem; }
-.scroll svg.forest { min-width: 32rem; max-width: 44rem; }
-.table-block { margin: 1rem 0 1.2rem; }
-.table-wrap { overflow-x: auto; -webkit-overflow-scrolling: touch; }
-table { border-collapse: collapse; font-size: .9rem; }
-p.caption { font-weight: 600; margin: 0 0 .35rem; }
-.hint { display: none; color: var(--muted); font-size: .85rem; margin: .2rem 0; }
-th, td { padding: .3rem .55rem; border-bottom: 1px solid var(--rule); text-align: left; vertical-align: top; }
-thead th { background: var(--band); border-bottom: 2px solid var(--rule); font-weight: 600; }
-tbody th { font-weight: 500; white-space: nowrap; }
-td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-.na { color: var(--muted); font-style: italic; white-space: normal; }
-.methods p { max-width: 46rem; }
-@media (max-width: 40rem) {
-  body { font-size: 15px; }
-  main { padding: .8rem .7rem 2rem; }
-  h1 { font-size: 1.35rem; }
-  dl.meta { grid-template-columns: 1fr; }
-  dl.meta dd { margin-bottom: .3rem; }
-  th, td { padding: .25rem .4rem; }
-  .hint { display: block; }
-}
-@media print {
-  @page { margin: 14mm; }
-  body { font-size: 10pt; }
-  main { max-width: none; padding: 0; }
-  nav { display: none; }
-  a { color: inherit; text-decoration: none; }
-  .scroll, .table-wrap { overflow: visible; }
-  .scroll svg.consort, .scroll svg.forest { min-width: 0; }
-  .hint { display: none; }
-  figure, .table-block, .notice, .error { break-inside: avoid; }
-  h2, h3 { break-after: avoid; }
-  section.outcome { break-before: page; }
-  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-}
-"""
 
-# What the report may use when a browser shows it from this server: its own style sheet (by its hash)
-# and nothing else (SVG is inline markup, not a load).
-_CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
-CONTENT_SECURITY_POLICY = (
-    f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
+def content_security_policy(css: str) -> str:
+    """What the report may use when a browser shows it from this server: its own style sheet (by its hash)
+    and nothing else (SVG is inline markup, not a load)."""
+    digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+    return (
+        f"default-src 'none'; style-src 'sha256-{digest}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+
+
+_STYLE = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+
+
+def policy_for(head: str) -> str:
+    """The policy for a report file, from the style sheet it carries (``head``: the file's start)."""
+    match = _STYLE.search(head)
+    return content_security_policy(match.group(1) if match else "")
+
+
+def stylesheet() -> str:
+    return render_to_string("analysis/report/report.css").strip() + "\n"
 
 
 def _join(items: Sequence[str]) -> str:
@@ -150,49 +100,56 @@ def _arm_labels(report: Mapping[str, Any], arms: Sequence[str]) -> dict[str, str
 # -------------------------------------------------------------------------------------------------- sections
 
 
-def _header(report: Mapping[str, Any]) -> str:
-    data = report.get("input") or {}
-    rows = [
-        ("Trial", esc(report.get("trial") or "\u2014 (from a file)")),
-        ("Generated", f'<time datetime="{esc(report.get("generated_at"))}">{esc(report.get("generated_at"))}</time>'),
-        ("Input file", f"<code>{esc(data.get('file'))}</code>"),
-        ("SHA-256", f"<code>{esc(data.get('sha256'))}</code>"),
-    ]
-    meta = "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
-    contrast = f" Differences are {report['contrast']}." if report.get("contrast") else ""
-    if report.get("blinded"):
-        notice = (
-            '<p class="notice" role="note">Blinded analysis: the arms are shown as coded labels (A / B), and '
-            f"which arm received the intervention is not revealed in this report.{esc(contrast)}</p>"
-        )
-    elif report.get("blinded") is False:
-        notice = (
-            f'<p class="notice unblinded" role="note">Unblinded analysis: arms are shown by name.{esc(contrast)}</p>'
-        )
-    else:
-        notice = f'<p class="notice unblinded" role="note">Arms as labelled in the input file.{esc(contrast)}</p>'
-    return (
-        f"<header><h1>{esc(report.get('title') or 'Analysis report')}</h1><dl class='meta'>{meta}</dl>{notice}</header>"
-    )
+def _section(
+    name: str,
+    heading: str,
+    *,
+    anchor: str | None = None,
+    parts: Sequence[str] = (),
+    paragraphs: Sequence[str] = (),
+    **extra: Any,
+) -> str:
+    """One section, from ``analysis/report/sections/<name>.html`` if a project provides it, else the generic
+    ``analysis/report/section.html``. ``parts`` are HTML already escaped (tables, figures); ``paragraphs``
+    and ``heading`` are plain text."""
+    template = select_template([f"analysis/report/sections/{name}.html", "analysis/report/section.html"])
+    context = {
+        "anchor": anchor or name,
+        "heading": heading,
+        "parts": [mark_safe(p) for p in parts if p],  # noqa: S308 - built escaped by tables/plots
+        "paragraphs": [p for p in paragraphs if p],
+        **extra,
+    }
+    return str(template.render(context))
 
 
-def _nav(report: Mapping[str, Any]) -> str:
+def _session(report: Mapping[str, Any]) -> str | None:
+    """A trial's blinded report is the DSMB's open-session report, its unblinded one the closed-session
+    report; a report of a file is neither."""
+    if not report.get("trial") or report.get("blinded") is None:
+        return None
+    return "open" if report.get("blinded") else "closed"
+
+
+def _contents(report: Mapping[str, Any]) -> list[tuple[str, str]]:
     links = []
     if report.get("consort"):
         links.append(("consort", "CONSORT flow diagram"))
+    if isinstance(report.get("baseline_characteristics"), Mapping):
+        links.append(("baseline", "Baseline characteristics"))
     if _good(report.get("outcomes") or []):
         links.append(("effects", "Effects across outcomes"))
     for i, o in enumerate(report.get("outcomes") or [], start=1):
         links.append((f"outcome-{i}", str(o.get("name") or f"Outcome {i}")))
     if report.get("alliance"):
         links.append(("alliance", "Therapeutic alliance"))
-    if report.get("engagement"):
-        links.append(("engagement", "Engagement"))
-    if report.get("adverse_events"):
-        links.append(("adverse-events", "Adverse events"))
+    if report.get("adherence") or report.get("engagement"):
+        links.append(("adherence", "Adherence and engagement"))
+    if isinstance(report.get("safety"), Mapping) or report.get("adverse_events"):
+        links.append(("safety", "Safety"))
     links.append(("methods", "Methods"))
-    items = "".join(f'<li><a href="#{anchor}">{esc(text)}</a></li>' for anchor, text in links)
-    return f'<nav aria-label="Contents"><strong>Contents</strong><ol>{items}</ol></nav>'
+    links.append(("provenance", "Provenance"))
+    return links
 
 
 def _consort(report: Mapping[str, Any], labels: Mapping[str, str]) -> str:
@@ -204,11 +161,18 @@ def _consort(report: Mapping[str, Any], labels: Mapping[str, str]) -> str:
         "Participant flow, counted from the database. Analysed: randomized participants with a baseline and at "
         f"least one post-baseline {instrument} value (the MMRM population)."
     )
-    return (
-        '<section id="consort"><h2>CONSORT flow diagram</h2><figure>'
-        '<p class="hint">Scroll sideways to see every arm.</p><div class="scroll">'
-        f"{consort_diagram(consort, arm_labels=labels)}</div><figcaption>{esc(caption)}</figcaption></figure></section>"
+    figure = (
+        '<figure><p class="hint">Scroll sideways to see every arm.</p><div class="scroll">'
+        f"{consort_diagram(consort, arm_labels=labels)}</div><figcaption>{esc(caption)}</figcaption></figure>"
     )
+    return _section("consort", "CONSORT flow diagram", parts=[figure])
+
+
+def _baseline(report: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    table1 = report.get("baseline_characteristics")
+    if not isinstance(table1, Mapping):
+        return ""
+    return _section("baseline", "Baseline characteristics", parts=[tables.baseline_table(table1, labels)])
 
 
 def _pair(outcomes: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
@@ -271,24 +235,20 @@ def _effects(report: Mapping[str, Any]) -> str:
     multi = (
         f"<h3>Multiplicity</h3>{tables.multiplicity_table(multiplicity)}" if isinstance(multiplicity, Mapping) else ""
     )
-    return (
-        '<section id="effects"><h2>Effects across outcomes</h2><figure><p class="hint">Scroll sideways to see '
-        f'the estimates.</p><div class="scroll">{plot}</div>'
-        f"<figcaption>{esc(caption)}</figcaption></figure>{multi}</section>"
+    figure = (
+        '<figure><p class="hint">Scroll sideways to see the estimates.</p><div class="scroll">'
+        f"{plot}</div><figcaption>{esc(caption)}</figcaption></figure>"
     )
+    return _section("effects", "Effects across outcomes", parts=[figure, multi])
 
 
 def _outcome(i: int, o: Mapping[str, Any], styles: Any, labels: Mapping[str, str]) -> str:
     name = str(o.get("name") or f"Outcome {i}")
-    parts = [f'<section id="outcome-{i}" class="outcome"><h2>{esc(name)}']
-    if o.get("primary"):
-        parts.append('<span class="tag">primary</span>')
-    parts.append("</h2>")
+    parts: list[str] = []
     sub = [f"{scale_label(o.get('instrument'), o.get('scale'))}"]
     subgroup = o.get("subgroup")
     if isinstance(subgroup, Mapping):
         sub.append(f"subgroup: {subgroup.get('factor')} = {subgroup.get('level')}")
-    parts.append(f'<p class="sub">{esc("; ".join(sub))}</p>')
     trajectories = o.get("trajectories") or []
     if o.get("error"):
         parts.append(f'<p class="error" role="alert">{esc(o["error"])}</p>')
@@ -326,46 +286,79 @@ def _outcome(i: int, o: Mapping[str, Any], styles: Any, labels: Mapping[str, str
     if not o.get("error"):
         parts += [
             tables.mmrm_table(o),
+            tables.kenward_roger_table(o),
             tables.effect_size_table(o),
             tables.lmm_table(o),
             tables.ancova_table(o),
             tables.within_arm_table(o),
+            tables.clmm_table(o),
             "<h3>Responders</h3>",
             tables.responders_table(o),
         ]
+        sensitivity = tables.sensitivity_tables(o)
+        if sensitivity:
+            parts += ["<h3>Sensitivity to missing data</h3>", *sensitivity]
     if trajectories:
         parts.append(tables.trajectory_table(trajectories, labels))
-    parts.append("</section>")
-    return "".join(parts)
+    return _section(
+        "outcome",
+        name,
+        anchor=f"outcome-{i}",
+        parts=parts,
+        cls="outcome",
+        tag="primary" if o.get("primary") else "",
+        sub="; ".join(sub),
+    )
 
 
 def _alliance(report: Mapping[str, Any]) -> str:
     alliance = report.get("alliance")
     if not isinstance(alliance, Mapping):
         return ""
-    return (
-        f'<section id="alliance"><h2>Therapeutic alliance</h2>{tables.alliance_table(alliance)}'
-        "<p>Descriptive: means and SDs of those who answered, in the one arm that was asked.</p></section>"
+    return _section(
+        "alliance",
+        "Therapeutic alliance",
+        parts=[tables.alliance_table(alliance)],
+        paragraphs=["Descriptive: means and SDs of those who answered, in the one arm that was asked."],
     )
 
 
-def _engagement(report: Mapping[str, Any]) -> str:
+def _adherence(report: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    adherence = report.get("adherence")
     engagement = report.get("engagement")
-    if not isinstance(engagement, Mapping):
+    parts = []
+    if adherence:
+        parts.append(tables.adherence_table(adherence, labels))
+    if isinstance(engagement, Mapping):
+        parts.append(tables.engagement_table(engagement))
+    if not parts:
         return ""
-    return f'<section id="engagement"><h2>Engagement</h2>{tables.engagement_table(engagement)}</section>'
+    paragraphs = []
+    if report.get("blinded") and not isinstance(engagement, Mapping):
+        paragraphs.append(
+            "Use of the intervention is left out of a blinded report: only one arm has any, so it would tell "
+            "which letter is which arm."
+        )
+    return _section("adherence", "Adherence and engagement", parts=parts, paragraphs=paragraphs)
 
 
-def _adverse_events(report: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+def _safety(report: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    safety = report.get("safety")
     counts = report.get("adverse_events")
-    if not isinstance(counts, Mapping):
+    parts = []
+    if isinstance(safety, Mapping):
+        parts.append(tables.safety_table(safety, labels))
+    if isinstance(counts, Mapping):
+        parts.append(tables.adverse_events_table(counts, labels))
+    if not parts:
         return ""
-    return (
-        f'<section id="adverse-events"><h2>Adverse events</h2>{tables.adverse_events_table(counts, labels)}'
-        "<p>As recorded by the trial's clinicians. Serious: meeting any seriousness criterion (death, "
-        "life-threatening, hospitalisation, disability, congenital anomaly, other important medical event).</p>"
-        "</section>"
-    )
+    paragraphs = [
+        "Alerts: every risk signal the platform raised (a PHQ-9 item 9 answer above zero, an unanswered item 9, "
+        "a crisis flag sent by the intervention) reaches the trial's safety clinicians at once. Adverse events: "
+        "as recorded by the trial's clinicians; serious: meeting any seriousness criterion (death, life-threatening, "
+        "hospitalisation, disability, congenital anomaly, other important medical event)."
+    ]
+    return _section("safety", "Safety", parts=parts, paragraphs=paragraphs)
 
 
 def _thresholds(instruments: Sequence[str]) -> str:
@@ -438,30 +431,38 @@ def _methods(report: Mapping[str, Any]) -> str:
     )
     if report.get("blinded"):
         paragraphs.append("The analysis was run on blinded data: arms carry coded labels.")
-    body = "".join(f"<p>{esc(p)}</p>" for p in paragraphs)
-    return f'<section id="methods" class="methods"><h2>Methods</h2>{body}</section>'
+    return _section("methods", "Methods", paragraphs=paragraphs, cls="methods")
 
 
 def render_report(report: Mapping[str, Any]) -> str:
-    """The whole report as one HTML document (see the module docstring; input shape in analyze's docs)."""
+    """The whole report as one HTML document (see the module docstring; input shape in analyze's docs),
+    rendered from the templates in ``analysis/templates/analysis/report/``."""
     arms = _arm_order(report)
     styles = arm_styles(arms)
     labels = _arm_labels(report, arms)
     outcomes = report.get("outcomes") or []
-    body = [
-        _header(report),
-        _nav(report),
+    sections = [
         _consort(report, labels),
+        _baseline(report, labels),
         _effects(report),
         *(_outcome(i, o, styles, labels) for i, o in enumerate(outcomes, start=1)),
         _alliance(report),
-        _engagement(report),
-        _adverse_events(report, labels),
+        _adherence(report, labels),
+        _safety(report, labels),
         _methods(report),
     ]
-    title = esc(report.get("title") or "Analysis report")
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8" />'
-        '<meta name="viewport" content="width=device-width, initial-scale=1" />'
-        f"<title>{title}</title><style>{CSS}</style></head><body><main>{''.join(body)}</main></body></html>\n"
-    )
+    context = {
+        "language": "en",
+        "title": report.get("title") or "Analysis report",
+        "css": mark_safe(stylesheet()),  # noqa: S308 - the project's own template, not data
+        "session": _session(report),
+        "trial": report.get("trial"),
+        "generated_at": report.get("generated_at"),
+        "input": report.get("input") or {},
+        "software": report.get("software") or {},
+        "blinded": report.get("blinded"),
+        "contrast": report.get("contrast"),
+        "contents": _contents(report),
+        "sections": [mark_safe(s) for s in sections if s],  # noqa: S308 - sections are rendered templates
+    }
+    return render_to_string("analysis/report/report.html", context)

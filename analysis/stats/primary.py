@@ -2,14 +2,17 @@
 ``analyze --from-csv`` runs the same code on another trial's file as ``analyze --trial`` on ours.
 
 From the long rows of one instrument and scale, the baseline (week 0) value of each participant becomes
-a covariate, the post-baseline weeks are the outcomes, and three models are fitted: the primary MMRM
-(visit categorical, unstructured covariance, REML), a random-intercept linear mixed model (weeks
-continuous), and an ANCOVA at each week on complete cases. Estimates are intervention minus control.
+a covariate, the post-baseline weeks are the outcomes, and these models are fitted: the primary MMRM
+(visit categorical, unstructured covariance or the first structure of the pre-specified fallback order
+that converges, REML), a random-intercept linear mixed model (weeks continuous), an ANCOVA at each week on
+complete cases, and, when the outcome is whole numbers with few levels (an instrument's total), a
+cumulative-link mixed model (ordinal, as R ``ordinal::clmm``). Estimates are intervention minus control.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,11 +23,13 @@ import pandas as pd  # type: ignore[import-untyped]
 
 from analysis.stats import effects
 from analysis.stats.ancova import fit_ancova
+from analysis.stats.clmm import check_ordinal_outcome, fit_clmm
 from analysis.stats.lmm import fit_lmm
-from analysis.stats.mmrm import fit_mmrm
+from analysis.stats.mmrm import FALLBACK_ORDER, fit_mmrm
 from analysis.stats.sensitivity import sensitivity_or_error
 
 LONG_REQUIRED = ("participant_id", "arm", "visit", "week", "instrument", "scale", "value")
+logger = logging.getLogger(__name__)
 CONTROL_NAMES = ("control", "waitlist", "wait_list", "placebo", "usual_care", "tau")
 
 
@@ -132,8 +137,68 @@ def _finite(value: Any) -> Any:
     return value
 
 
+#: The CLMM's approximation in ``analyze``: ordinal::clmm's default (nAGQ = 1).
+CLMM_METHOD = "laplace"
+
+
+def clmm_json(frame: ModelFrame, observed: pd.DataFrame, method: str = CLMM_METHOD) -> dict[str, Any]:
+    """The ``clmm`` entry: the cumulative-link mixed model, or null values and the reason it was not fitted.
+    A failure here never stops the other models: bad input gives the reason, non-convergence gives
+    ``converged: false`` with the reason (and the estimates where they exist)."""
+    empty: dict[str, Any] = {
+        "method": None,
+        "link": None,
+        "converged": None,
+        "loglik": None,
+        "n_thresholds": None,
+        "random_effect_sd": None,
+        "visits": [],
+        "reason": None,
+    }
+    try:
+        check_ordinal_outcome(observed["y"], f"{frame.instrument} values")  # cheap: no fit for other outcomes
+        fit = fit_clmm(
+            observed,
+            outcome="y",
+            subject="participant_id",
+            visit="week",
+            arm="arm",
+            control=frame.control,
+            baseline="baseline",
+            covariates=list(frame.covariates),
+            method=method,
+            raise_on_failure=False,
+        )
+    except ValueError as exc:  # not an ordinal outcome, or data the model cannot take
+        return {**empty, "reason": f"not fitted: {exc}"}
+    except Exception as exc:  # a secondary model must never cost the primary analysis
+        logger.exception("CLMM failed for %s", frame.instrument)
+        return {**empty, "reason": f"failed: {type(exc).__name__}: {exc}"}
+    return {
+        "method": fit.method,
+        "link": fit.link,
+        "converged": fit.converged,
+        "loglik": _finite(fit.loglik),
+        "n_thresholds": fit.n_thresholds,
+        "random_effect_sd": _finite(fit.random_effect_sd),
+        "visits": [
+            {
+                "week": int(v.visit),
+                "estimate": _finite(v.estimate),
+                "se": _finite(v.se),
+                "odds_ratio": _finite(v.odds_ratio),
+                "ci_low": _finite(v.ci_low),
+                "ci_high": _finite(v.ci_high),
+                "p": _finite(v.p),
+            }
+            for v in fit.visits
+        ],
+        "reason": None if fit.converged else "did not converge: " + "; ".join(fit.messages),
+    }
+
+
 def analyze(frame: ModelFrame) -> dict[str, Any]:
-    """The three analyses, as the JSON of the ``analyze`` contract, and the missing-data sensitivity analyses."""
+    """The analyses, as the JSON of the ``analyze`` contract, and the missing-data sensitivity analyses."""
     data, covs = frame.data, list(frame.covariates)
     observed = data[data["y"].notna()]
     mmrm = fit_mmrm(
@@ -145,6 +210,7 @@ def analyze(frame: ModelFrame) -> dict[str, Any]:
         control=frame.control,
         baseline="baseline",
         covariates=covs,
+        covariance=FALLBACK_ORDER,
     )
     lmm = fit_lmm(
         observed,
@@ -181,8 +247,10 @@ def analyze(frame: ModelFrame) -> dict[str, Any]:
         "n_observations": len(observed),
         "mmrm": {
             "method": mmrm.method,
-            "covariance_structure": "unstructured",
+            "covariance_structure": mmrm.covariance_structure,
+            "covariance_fallback": mmrm.covariance_attempts,
             "df_method": mmrm.df_method,
+            "kr_method": mmrm.kr_method,
             "converged": mmrm.converged,
             "loglik": mmrm.loglik,
             "visits": [
@@ -194,6 +262,11 @@ def analyze(frame: ModelFrame) -> dict[str, Any]:
                     "ci_high": v.ci_high,
                     "p": v.p,
                     "df": v.df,
+                    "se_kr": _finite(v.se_kr),
+                    "df_kr": _finite(v.df_kr),
+                    "ci_low_kr": _finite(v.ci_low_kr),
+                    "ci_high_kr": _finite(v.ci_high_kr),
+                    "p_kr": _finite(v.p_kr),
                 }
                 for v in mmrm.visits
             ],
@@ -211,6 +284,7 @@ def analyze(frame: ModelFrame) -> dict[str, Any]:
             "converged": lmm.converged,
         },
         "ancova": [{k: _finite(v) for k, v in row.items()} for row in ancova],
+        "clmm": clmm_json(frame, observed),
         "sensitivity": sensitivity_or_error(data, control=frame.control, covariates=covs),
         **secondary(frame, mmrm.visits),
     }

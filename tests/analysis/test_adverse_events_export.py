@@ -109,7 +109,7 @@ def test_the_unblinded_report_counts_adverse_events_by_arm(trial: Any, events: A
     assert sum(c["events"] for c in arms) == 3 and sum(c["participants"] for c in arms) == 2
     assert sum(c["serious_events"] for c in arms) == 1
     html = render_report({"title": "t", "blinded": False, "outcomes": [], "adverse_events": counts})
-    assert 'id="adverse-events"' in html and "Serious adverse events" in html and "chatbot" in html
+    assert 'id="safety"' in html and "Serious adverse events" in html and "chatbot" in html
     assert "1 (33.3%)" in html  # participants with a serious event, of 3 enrolled
 
 

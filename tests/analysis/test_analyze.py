@@ -50,6 +50,14 @@ def test_it_writes_the_contract_and_recovers_the_effects(tmp_path):
         assert set(visit) >= {"week", "estimate", "se", "ci_low", "ci_high", "p"}
         assert abs(visit["estimate"] - TRUE_EFFECT[visit["week"]]) < 3 * visit["se"]
         assert visit["ci_low"] < visit["estimate"] < visit["ci_high"] and visit["p"] < 0.001
+        # Kenward-Roger beside the Satterthwaite keys of the contract.
+        assert visit["se_kr"] >= visit["se"] and visit["df_kr"] == pytest.approx(visit["df"], rel=1e-6)
+        assert visit["ci_low_kr"] <= visit["ci_low"] and visit["ci_high"] <= visit["ci_high_kr"]
+        assert visit["p_kr"] < 0.001
+    assert result["mmrm"]["df_method"] == "Satterthwaite"
+    assert result["mmrm"]["kr_method"] == "Kenward-Roger-Linear"
+    assert result["mmrm"]["covariance_structure"] == "unstructured"
+    assert result["mmrm"]["covariance_fallback"] == [{"structure": "unstructured", "converged": True, "reason": None}]
     assert set(result["lmm"]) >= {"estimate", "se", "method"}
     assert result["lmm"]["method"] in {"REML", "ML"}
     assert abs(result["lmm"]["estimate"] - TRUE_EFFECT[8]) < 3 * result["lmm"]["se"]
@@ -59,6 +67,10 @@ def test_it_writes_the_contract_and_recovers_the_effects(tmp_path):
         assert row["n"] < 240  # complete cases only
         assert abs(row["estimate"] - TRUE_EFFECT[row["week"]]) < 3 * row["se"]
     assert len(result["input"]["sha256"]) == 64
+
+    # The ordinal model: the simulated values are not whole numbers, so it is not fitted, and says why.
+    assert result["clmm"]["method"] is None and result["clmm"]["visits"] == []
+    assert "not whole numbers" in result["clmm"]["reason"]
 
     # Effect sizes: the MMRM difference over the pooled baseline SD (about 4 in the simulation).
     assert 3.0 < result["baseline_sd_pooled"] < 5.0
@@ -108,6 +120,68 @@ def test_a_failing_sensitivity_analysis_leaves_the_other_models_alone(tmp_path, 
     result = json.loads(out.read_text())
     assert result["sensitivity"] == {"error": "LinAlgError: Matrix is not positive definite"}
     assert [v["week"] for v in result["mmrm"]["visits"]] == [4, 8]
+
+
+def test_the_clmm_of_whole_number_totals(tmp_path):
+    """Rounded to whole numbers (a PHQ-9 total), the outcome gets the cumulative-link mixed model."""
+    data, out = tmp_path / "long.csv", tmp_path / "result.json"
+    _simulate(data)
+    frame = pd.read_csv(data)
+    frame["value"] = frame["value"].round().clip(0, 27)
+    frame.to_csv(data, index=False)
+    call_command("analyze", "--from-csv", str(data), "--instrument", "phq9", "--json", str(out))
+    result = json.loads(out.read_text())
+    clmm = result["clmm"]
+    assert set(clmm) == {
+        "method", "link", "converged", "loglik", "n_thresholds", "random_effect_sd", "visits", "reason",
+    }  # fmt: skip
+    assert clmm["method"] == "laplace" and clmm["link"] == "logit" and clmm["converged"] is True
+    assert clmm["reason"] is None and clmm["random_effect_sd"] > 0 and clmm["loglik"] < 0
+    observed = frame[(frame["week"] > 0) & frame["value"].notna()]
+    assert clmm["n_thresholds"] == observed["value"].nunique() - 1
+    assert [v["week"] for v in clmm["visits"]] == [4, 8]
+    for visit in clmm["visits"]:
+        assert set(visit) == {"week", "estimate", "se", "odds_ratio", "ci_low", "ci_high", "p"}
+        # Lower scores in the intervention arm: a log cumulative odds ratio of a higher score below 0.
+        assert visit["estimate"] < 0 and visit["p"] < 0.001
+        assert visit["odds_ratio"] == pytest.approx(np.exp(visit["estimate"]))
+        assert visit["ci_low"] < visit["odds_ratio"] < visit["ci_high"] < 1  # the CI is the odds ratio's
+    assert result["mmrm"]["visits"][0]["estimate"] < 0  # the other models are all there
+
+
+def test_a_failing_clmm_costs_the_other_models_nothing(tmp_path, monkeypatch):
+    from analysis.stats import primary
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(primary, "fit_clmm", broken)
+    data, out = tmp_path / "long.csv", tmp_path / "result.json"
+    _simulate(data, n=60)
+    frame = pd.read_csv(data)
+    frame["value"] = frame["value"].round()
+    frame.to_csv(data, index=False)
+    call_command("analyze", "--from-csv", str(data), "--instrument", "phq9", "--json", str(out))
+    result = json.loads(out.read_text())
+    assert result["clmm"]["method"] is None and result["clmm"]["reason"] == "failed: RuntimeError: boom"
+    assert [v["week"] for v in result["mmrm"]["visits"]] == [4, 8]
+
+
+def test_a_clmm_that_does_not_converge_says_so(tmp_path):
+    from analysis.stats.primary import clmm_json, model_frame
+
+    rows = []
+    for i in range(40):  # complete separation: every intervention score above every control score
+        arm = "chatbot" if i % 2 else "waitlist"
+        rows.append((f"P{i:03d}", arm, "baseline", 0, 10 + i % 5))
+        for week in (4, 8):
+            rows.append((f"P{i:03d}", arm, f"week{week}", week, (12 if i % 2 else 2) + (i + week) % 3))
+    long = pd.DataFrame(rows, columns=["participant_id", "arm", "visit", "week", "value"])
+    long["instrument"], long["scale"] = "phq9", "total"
+    frame = model_frame(long, instrument="phq9")
+    result = clmm_json(frame, frame.data[frame.data["y"].notna()])
+    assert result["converged"] is False and result["reason"].startswith("did not converge: ")
+    assert result["method"] == "laplace"
 
 
 def test_a_blinded_file_needs_the_control_named(tmp_path):

@@ -604,7 +604,7 @@ def test_multiplicity_alliance_and_engagement(report: dict[str, Any], page: str)
         assert row == [f"Week {week}", o["name"], pval(o["p"]), pval(o["p_adjusted"]), "yes" if o["reject"] else "no"]
     alliance = text_of(by_id(root, "alliance"))
     assert "WAI-SR" in alliance and "3.63 (0.60)" in alliance and "Bond, mean (SD)" in alliance
-    engagement = text_of(by_id(root, "engagement"))
+    engagement = text_of(by_id(root, "adherence"))
     assert "100 of 106" in engagement and "94.3%" in engagement
     assert "Participant messages 260.40 180.20 220.00 [120.00, 350.00]" in engagement
 

@@ -28,11 +28,14 @@ def simulated(db, tmp_path):
     call_command(
         "analyze", "--trial", "therabot-sim", "--unblinded", "--json", str(result), "--html", str(tmp_path / "a.html")
     )
-    return json.loads(summary.read_text()), json.loads(result.read_text())
+    call_command(
+        "analyze", "--trial", "therabot-sim", "--json", str(tmp_path / "b.json"), "--html", str(tmp_path / "b.html")
+    )
+    return json.loads(summary.read_text()), json.loads(result.read_text()), tmp_path
 
 
 def test_a_simulated_trial_goes_through_every_step_and_its_analysis_recovers_the_effects(simulated):
-    report, analysis = simulated
+    report, analysis, _ = simulated
     trial = Trial.objects.get(slug="therabot-sim")
     assert trial.status == TrialStatus.LOCKED
     assert trial.simulated
@@ -75,3 +78,26 @@ def test_a_simulated_trial_goes_through_every_step_and_its_analysis_recovers_the
             # screening cut-offs move the truth a little towards zero, well inside that
             assert abs(visit["estimate"] - truth) < 3.5 * visit["se"], (code, visit, truth)
     assert analysis["consort"]["randomized"] == N
+
+
+SECTIONS = ("consort", "baseline", "effects", "outcome-1", "adherence", "safety", "methods", "provenance")
+
+
+def test_the_dsmb_reports_have_every_section_and_the_open_one_names_no_arm(simulated):
+    """As ``make demo`` writes them: the closed-session (unblinded) and open-session (blinded) reports."""
+    _, analysis, folder = simulated
+    closed, opened = (folder / "a.html").read_text(), (folder / "b.html").read_text()
+    for page in (closed, opened):
+        for anchor in SECTIONS:
+            assert f'id="{anchor}"' in page, anchor
+    assert "closed-session report" in closed and "open-session report" in opened
+    trial = Trial.objects.get(slug="therabot-sim")
+    words = {w.lower() for arm in trial.arms.all() for w in (arm.code, arm.name)}
+    body = opened.split("</header>", 1)[1].lower()  # the trial's own title, above, is public
+    assert [w for w in words if w in body] == []
+    assert all(w in closed.lower() for w in (a.code for a in trial.arms.all()))
+    # the safety section counts what the simulation raised: every alert, pooled in the open report
+    alerts = SafetyAlert.objects.filter(participant__trial=trial).count()
+    assert analysis["safety"]["counts"]["Total"]["alerts"] == alerts > 0
+    assert sum(analysis["safety"]["counts"][a.code]["alerts"] for a in trial.arms.all()) == alerts
+    assert analysis["baseline_characteristics"]["n"]["Overall"] == N

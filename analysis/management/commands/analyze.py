@@ -8,8 +8,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from analysis import provenance
 from analysis.consort import consort_counts
 from analysis.report import render_report
+from analysis.report.figures import export_figures
 from analysis.reporting import default_control, trial_analysis, write_csv
 from analysis.stats.descriptive import trajectories
 from analysis.stats.mmrm import MMRMConvergenceError
@@ -49,6 +51,11 @@ class Command(BaseCommand):
         parser.add_argument("--unblinded", action="store_true", help="--trial: real arm codes (locked/unblinded).")
         parser.add_argument("--json", dest="out", help="Write the JSON here (default: standard output).")
         parser.add_argument("--html", help="Write the HTML report here (--trial: default under var/reports/).")
+        parser.add_argument(
+            "--figures",
+            metavar="DIR",
+            help="Also write the report's figures to DIR as SVG, PDF and PNG (300 dpi), for a journal or slides.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         covariates = None
@@ -75,10 +82,14 @@ class Command(BaseCommand):
             stamp = clock.now().strftime("%Y%m%d-%H%M%S")
             mode = "blinded" if not options["unblinded"] else "unblinded"
             html_path = str(Path(settings.VAR_DIR) / "reports" / f"{options['trial']}-analysis-{mode}-{stamp}.html")
+        page = render_report(as_report(result, single)) if html_path or options["figures"] else ""
         if html_path:
             Path(html_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(html_path).write_text(render_report(as_report(result, single)), encoding="utf-8")
+            Path(html_path).write_text(page, encoding="utf-8")
             self.stderr.write(f"Wrote the report to {html_path}.")
+        if options["figures"]:
+            written = export_figures(page, Path(options["figures"]))
+            self.stderr.write(f"Wrote {len(written)} figure files to {options['figures']}.")
 
     def _trial(
         self, options: dict[str, Any], covariates: list[str] | None, scratch: Path
@@ -126,7 +137,8 @@ class Command(BaseCommand):
         )
         return {
             "title": f"Analysis of {path.name}",
-            "generated_at": clock.now().isoformat(),
+            "generated_at": provenance.generated_at(),
+            "software": provenance.software(),
             "trial": None,
             "blinded": None,
             "contrast": f"{result['intervention']} minus {result['control']}",
@@ -172,7 +184,8 @@ def as_report(result: dict[str, Any], single: bool) -> dict[str, Any]:
     }
     return {
         "title": f"Analysis of {result['input']['file']}",
-        "generated_at": clock.now().isoformat(),
+        "generated_at": provenance.generated_at(),
+        "software": provenance.software(),
         "trial": result.get("trial"),
         "blinded": result.get("blinded"),
         "contrast": f"{result['intervention']} minus {result['control']}",
