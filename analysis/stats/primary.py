@@ -26,6 +26,7 @@ from analysis.stats.ancova import fit_ancova
 from analysis.stats.clmm import check_ordinal_outcome, fit_clmm
 from analysis.stats.lmm import fit_lmm
 from analysis.stats.mmrm import FALLBACK_ORDER, fit_mmrm
+from analysis.stats.sensitivity import sensitivity_or_error
 
 LONG_REQUIRED = ("participant_id", "arm", "visit", "week", "instrument", "scale", "value")
 logger = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ def clmm_json(frame: ModelFrame, observed: pd.DataFrame, method: str = CLMM_METH
 
 
 def analyze(frame: ModelFrame) -> dict[str, Any]:
-    """The analyses, as the JSON of the ``analyze`` contract."""
+    """The analyses, as the JSON of the ``analyze`` contract, and the missing-data sensitivity analyses."""
     data, covs = frame.data, list(frame.covariates)
     observed = data[data["y"].notna()]
     mmrm = fit_mmrm(
@@ -284,6 +285,7 @@ def analyze(frame: ModelFrame) -> dict[str, Any]:
         },
         "ancova": [{k: _finite(v) for k, v in row.items()} for row in ancova],
         "clmm": clmm_json(frame, observed),
+        "sensitivity": sensitivity_or_error(data, control=frame.control, covariates=covs),
         **secondary(frame, mmrm.visits),
     }
 

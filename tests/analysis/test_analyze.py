@@ -86,6 +86,41 @@ def test_it_writes_the_contract_and_recovers_the_effects(tmp_path):
     assert week8["reliable_improvement"]["estimable"] is True
     assert week8["reliable_improvement"]["risk_difference"] > 0  # the chatbot arm improves more
 
+    # Sensitivity analyses for missing data (dropout here is MCAR, so MAR MI agrees with the MMRM).
+    sens = result["sensitivity"]
+    assert sens["estimand"].startswith("Treatment policy")
+    mmrm8 = result["mmrm"]["visits"][1]
+    by_method = {}
+    for key in ("mar_mi", "j2r", "cr"):
+        assert sens[key]["m"] == 50 and isinstance(sens[key]["seed"], int)
+        assert [v["week"] for v in sens[key]["visits"]] == [4, 8]
+        for v in sens[key]["visits"]:
+            assert set(v) >= {"week", "estimate", "se", "ci_low", "ci_high", "p", "df"}
+            assert v["ci_low"] < v["estimate"] < v["ci_high"]
+        by_method[key] = sens[key]["visits"][1]
+    assert abs(by_method["mar_mi"]["estimate"] - mmrm8["estimate"]) < 0.5 * mmrm8["se"]
+    # Reference-based imputation removes (J2R) or decays (CR) the dropouts' benefit: smaller effects.
+    assert by_method["mar_mi"]["estimate"] < by_method["cr"]["estimate"] < by_method["j2r"]["estimate"] < 0
+    tipping = sens["tipping_point"]
+    assert tipping["week"] == 8 and tipping["conclusion_at_zero"] == "intervention lower"
+    assert tipping["grid"][0]["delta"] == 0 and tipping["tipping_delta"] > 0
+    assert {"delta", "estimate", "ci_low", "ci_high", "p"} <= set(tipping["grid"][1])
+
+
+def test_a_failing_sensitivity_analysis_leaves_the_other_models_alone(tmp_path, monkeypatch):
+    from analysis.stats import sensitivity
+
+    def broken(*args, **kwargs):
+        raise np.linalg.LinAlgError("Matrix is not positive definite")
+
+    monkeypatch.setattr(sensitivity, "sensitivity_analysis", broken)
+    data, out = tmp_path / "long.csv", tmp_path / "result.json"
+    _simulate(data, n=80)
+    call_command("analyze", "--from-csv", str(data), "--instrument", "phq9", "--json", str(out))
+    result = json.loads(out.read_text())
+    assert result["sensitivity"] == {"error": "LinAlgError: Matrix is not positive definite"}
+    assert [v["week"] for v in result["mmrm"]["visits"]] == [4, 8]
+
 
 def test_the_clmm_of_whole_number_totals(tmp_path):
     """Rounded to whole numbers (a PHQ-9 total), the outcome gets the cumulative-link mixed model."""
