@@ -397,6 +397,26 @@ def _methods(report: Mapping[str, Any]) -> str:
         failed = [str(o.get("name")) for o in outcomes if (o.get("mmrm") or {}).get("converged") is False]
         if failed:
             paragraphs.append(f"The MMRM did not report convergence for {_join(failed)}.")
+        fell_back = [
+            f"{o.get('name')} ({(o.get('mmrm') or {}).get('covariance_structure')})"
+            for o in outcomes
+            if len((o.get("mmrm") or {}).get("covariance_fallback") or []) > 1
+        ]
+        paragraphs.append(
+            "Covariance: unstructured first; if it did not converge, the first of heterogeneous Toeplitz, "
+            "heterogeneous AR(1), heterogeneous compound symmetry, Toeplitz, AR(1) and compound symmetry that "
+            "did (a fallback order fixed before the data were seen). "
+            + (
+                f"The fallback was used for {_join(fell_back)}."
+                if fell_back
+                else "Every outcome's unstructured covariance converged."
+            )
+            + (
+                " Kenward-Roger standard errors and degrees of freedom are shown beside the Satterthwaite ones."
+                if any((m.get("visits") or [{}])[0].get("se_kr") is not None for m in mmrm if m.get("visits"))
+                else ""
+            )
+        )
         lmm = [o.get("lmm") or {} for o in outcomes]
         ns = [a.get("n") for o in outcomes for a in o.get("ancova") or [] if number(a.get("n")) is not None]
         n_range = f" (n = {count(min(ns))} to {count(max(ns))} per visit)" if ns else ""
@@ -409,6 +429,23 @@ def _methods(report: Mapping[str, Any]) -> str:
             "by the pooled baseline SD, Hedges' g the same with the small-sample correction; their intervals are "
             "the difference's divided by that SD. Within-arm change and percent reduction are descriptive only."
         )
+        if any((o.get("clmm") or {}).get("visits") for o in outcomes):
+            paragraphs.append(
+                "Ordinal analysis (as the reference trial's authors analysed it): a cumulative-link mixed model of "
+                "the post-baseline scores as ordered categories (the observed levels), logit link, flexible "
+                "thresholds, a random intercept per participant, with the same fixed effects as the MMRM; "
+                "reported as the odds ratio of a higher score at each visit. It is fitted to whole-number totals "
+                "with at most 50 levels."
+            )
+        if any(isinstance(o.get("sensitivity"), Mapping) and not o["sensitivity"].get("error") for o in outcomes):
+            paragraphs.append(
+                "Sensitivity to missing data (ICH E9(R1)): multiple imputation under missing at random from a "
+                "multivariate normal model with the MMRM's assumptions; jump to reference and copy reference, "
+                "in which the compared arm's participants with missing values follow the reference arm (a "
+                "treatment-policy estimand); each completed data set analysed by ANCOVA at each visit and pooled "
+                "by Rubin's rules (conservative for the reference-based methods); and a tipping-point analysis "
+                "that shifts the compared arm's imputed values at the last visit until the conclusion changes."
+            )
         thresholds = _thresholds(_distinct(o.get("instrument") for o in outcomes if o.get("responders")))
         if thresholds:
             paragraphs.append(

@@ -683,7 +683,6 @@ def sensitivity_analysis(
     resamples; several seconds per method) with normal-theory CI and p; otherwise ``"bootstrap": null``."""
     if m < 2:
         raise ValueError("m must be at least 2")
-    started = time.perf_counter()
     wide = wide_data(
         data,
         outcome=outcome,
@@ -731,7 +730,6 @@ def sensitivity_analysis(
             if bootstrap
             else None
         )
-    out["seconds"] = time.perf_counter() - started
     return out
 
 

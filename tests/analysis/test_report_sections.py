@@ -233,3 +233,84 @@ def test_the_download_policy_is_the_hash_of_the_style_sheet_in_the_file(trial: A
     assert "style-src 'sha256-" in policy and "default-src 'none'" in policy
     changed = html.replace(stylesheet(), stylesheet() + "h1{color:red}")
     assert policy_for(changed) != policy  # a rebranded style sheet gets its own hash
+
+
+def _outcome_with_every_model() -> dict[str, Any]:
+    visit = {"week": 8, "estimate": -3.25, "se": 0.9, "ci_low": -5.03, "ci_high": -1.47, "p": 0.0004, "df": 150.0}
+    return {
+        "code": "mdd_phq9",
+        "name": "Depression",
+        "instrument": "phq9",
+        "scale": "total",
+        "primary": True,
+        "error": None,
+        "control": "waitlist",
+        "intervention": "chatbot",
+        "mmrm": {
+            "method": "REML",
+            "covariance_structure": "heterogeneous Toeplitz",
+            "covariance_fallback": [
+                {"structure": "unstructured", "converged": False, "reason": "Hessian not positive definite"},
+                {"structure": "heterogeneous Toeplitz", "converged": True, "reason": None},
+            ],
+            "df_method": "Satterthwaite",
+            "kr_method": "Kenward-Roger-Linear",
+            "converged": True,
+            "visits": [
+                visit | {"se_kr": 0.93, "df_kr": 150.0, "ci_low_kr": -5.09, "ci_high_kr": -1.41, "p_kr": 0.0006}
+            ],
+        },
+        "clmm": {
+            "method": "agq10",
+            "converged": True,
+            "visits": [
+                {
+                    "week": 8,
+                    "estimate": -1.2,
+                    "se": 0.31,
+                    "odds_ratio": 0.3012,
+                    "ci_low": 0.16,
+                    "ci_high": 0.55,
+                    "p": 0.0001,
+                }
+            ],
+        },
+        "sensitivity": {
+            "mar_mi": {"m": 50, "visits": [visit | {"estimate": -3.11}]},
+            "j2r": {"m": 50, "visits": [visit | {"estimate": -2.41}]},
+            "cr": {"m": 50, "visits": [visit | {"estimate": -2.67}]},
+            "tipping_point": {
+                "week": 8,
+                "n_imputed_intervention": 17,
+                "grid": [
+                    {"delta": 0.0, "estimate": -3.11, "ci_low": -4.9, "ci_high": -1.3, "p": 0.001},
+                    {"delta": 8.0, "estimate": -1.2, "ci_low": -3.0, "ci_high": 0.6, "p": 0.19},
+                ],
+                "tipping_delta": 6.37,
+            },
+        },
+    }
+
+
+def test_the_outcome_shows_kenward_roger_the_ordinal_model_and_the_sensitivity_analyses() -> None:
+    html = render_report({"title": "t", "blinded": False, "outcomes": [_outcome_with_every_model()]})
+    assert 'class="kr"' in html and "0.93" in html  # KR SE beside the Satterthwaite table
+    assert "adaptive Gauss-Hermite quadrature, 10 nodes" in html and "0.30" in html and "[0.16, 0.55]" in html
+    for method, value in (
+        ("Multiple imputation, MAR", "-3.11"),
+        ("Jump to reference", "-2.41"),
+        ("Copy reference", "-2.67"),
+    ):
+        assert method in html and value in html
+    assert "the conclusion changes at delta = 6.37" in html and "17 missing outcomes" in html
+    assert "The fallback was used for Depression (heterogeneous Toeplitz)" in html
+    assert "cumulative-link mixed model" in html and "Rubin&#x27;s rules" in html
+
+
+def test_a_failed_ordinal_or_sensitivity_analysis_says_why() -> None:
+    outcome = _outcome_with_every_model()
+    outcome["clmm"] = {"method": None, "visits": [], "reason": "not fitted: values are not whole numbers"}
+    outcome["sensitivity"] = {"error": "ValueError: too few participants"}
+    html = render_report({"title": "t", "blinded": False, "outcomes": [outcome]})
+    assert "not fitted: values are not whole numbers" in html
+    assert "could not be run: ValueError: too few participants" in html
