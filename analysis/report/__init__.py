@@ -152,6 +152,11 @@ def _contents(report: Mapping[str, Any]) -> list[tuple[str, str]]:
     return links
 
 
+def _scroll(name: str) -> str:
+    """A sideways-scrolling box keyboard users can reach (WCAG 2.1.1; axe: scrollable-region-focusable)."""
+    return f'<div class="scroll" tabindex="0" role="region" aria-label="{esc(name)} (scrolls sideways)">'
+
+
 def _consort(report: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     consort = report.get("consort")
     if not consort:
@@ -162,7 +167,8 @@ def _consort(report: Mapping[str, Any], labels: Mapping[str, str]) -> str:
         f"least one post-baseline {instrument} value (the MMRM population)."
     )
     figure = (
-        '<figure><p class="hint">Scroll sideways to see every arm.</p><div class="scroll">'
+        '<figure><p class="hint">Scroll sideways to see every arm.</p>'
+        f"{_scroll('CONSORT flow diagram')}"
         f"{consort_diagram(consort, arm_labels=labels)}</div><figcaption>{esc(caption)}</figcaption></figure>"
     )
     return _section("consort", "CONSORT flow diagram", parts=[figure])
@@ -236,7 +242,8 @@ def _effects(report: Mapping[str, Any]) -> str:
         f"<h3>Multiplicity</h3>{tables.multiplicity_table(multiplicity)}" if isinstance(multiplicity, Mapping) else ""
     )
     figure = (
-        '<figure><p class="hint">Scroll sideways to see the estimates.</p><div class="scroll">'
+        '<figure><p class="hint">Scroll sideways to see the estimates.</p>'
+        f"{_scroll('Forest plot')}"
         f"{plot}</div><figcaption>{esc(caption)}</figcaption></figure>"
     )
     return _section("effects", "Effects across outcomes", parts=[figure, multi])
