@@ -314,3 +314,34 @@ def test_a_failed_ordinal_or_sensitivity_analysis_says_why() -> None:
     html = render_report({"title": "t", "blinded": False, "outcomes": [outcome]})
     assert "not fitted: values are not whole numbers" in html
     assert "could not be run: ValueError: too few participants" in html
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("size", ["laptop", "phone"])
+@pytest.mark.parametrize("blinded", [True, False])
+def test_the_dsmb_reports_are_accessible_and_fit(
+    browser: Any, trial: Any, people: list[Any], size: str, blinded: bool
+) -> None:
+    """Both DSMB reports in Chromium at laptop and phone sizes: axe-core's WCAG 2.1 AA checks pass and the
+    page needs no sideways scrolling (wide tables and figures scroll in their own box, keyboard-reachable)."""
+    from tests.browser import assert_accessible, fits_width, new_page, screenshot
+
+    _alert(people[0], "1", urgent=True, ack_after=0.5, contact_after=0.8)
+    report = _report(trial, blinded=blinded)
+    outcome = _outcome_with_every_model()
+    if blinded:
+        outcome.update(control="A", intervention="B")
+    report["outcomes"] = [outcome]
+    html = render_report(report)
+    page = new_page(browser, size)
+    page.context.route(
+        "http://report.test/report.html", lambda route: route.fulfill(body=html, content_type="text/html")
+    )
+    page.goto("http://report.test/report.html")
+    where = f"{'open' if blinded else 'closed'}-session report, {size}"
+    assert_accessible(page, where)
+    assert fits_width(page), where
+    for anchor in ("baseline", "outcome-1", "adherence", "safety", "provenance"):
+        assert page.locator(f"#{anchor}").is_visible(), anchor
+    screenshot(page, f"report-{'open' if blinded else 'closed'}-{size}")
+    page.context.close()
