@@ -49,7 +49,7 @@ import pandas as pd  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 from scipy import optimize, sparse, special, stats  # type: ignore[import-untyped]
 
-from analysis.stats.design import add_covariates, full_rank_design, require_numeric
+from analysis.stats.design import add_covariates, full_rank_design, repeated_measures, require_numeric
 
 __all__ = [
     "MAX_LEVELS",
@@ -551,48 +551,17 @@ def _prepare(
     baseline: str | None,
     covariates: Sequence[str],
 ) -> tuple[pd.DataFrame, list[Any], list[Any], list[str], FloatArray]:
-    if not isinstance(data, pd.DataFrame):
-        raise ValueError("data must be a pandas DataFrame")
-    needed = [outcome, subject, visit, arm, *([baseline] if baseline else []), *covariates]
-    for name in needed:
-        if name not in data.columns:
-            raise ValueError(f"column {name!r} is missing from the data")
-    if len(set(needed)) != len(needed):
-        raise ValueError(f"the same column is used twice among {needed}")
-    df = data[needed].copy()
-    for name in (subject, visit, arm):
-        if df[name].isna().any():
-            raise ValueError(f"column {name!r} has missing values")
-    if baseline:
-        require_numeric(df[baseline], baseline)
-    for name in [*([baseline] if baseline else []), *covariates]:
-        if df[name].isna().any():
-            raise ValueError(f"column {name!r} has missing values (NaN); impute or drop those participants")
-    if df.duplicated([subject, visit]).any():
-        raise ValueError(f"more than one row per {subject!r} x {visit!r}")
-    for name in [arm, *([baseline] if baseline else []), *covariates]:
-        if (df.groupby(subject)[name].nunique(dropna=False) > 1).any():
-            raise ValueError(f"column {name!r} varies within a participant ({subject!r}); it must be constant")
-
-    arms = sorted(df[arm].unique().tolist(), key=str)
-    if control not in arms:
-        raise ValueError(f"control arm {control!r} not found in column {arm!r} (arms: {arms})")
-    if len(arms) < 2:
-        raise ValueError(f"column {arm!r} needs at least 2 arms (found {arms})")
-    arms = [control] + [a for a in arms if a != control]
-    if isinstance(df[visit].dtype, pd.CategoricalDtype) and df[visit].cat.ordered:
-        visits = [v for v in df[visit].cat.categories if v in set(df[visit])]
-    else:
-        visits = sorted(df[visit].unique().tolist())
-    observed = df[df[outcome].notna()]
-    if observed.empty:
-        raise ValueError(f"no observed {outcome!r}")
-    for v in visits:
-        if not (observed[visit] == v).any():
-            raise ValueError(f"visit {v!r} has no observed {outcome!r}")
-        for a in arms:
-            if not ((observed[visit] == v) & (observed[arm] == a)).any():
-                raise ValueError(f"visit {v!r} has no observed {outcome!r} in arm {a!r} of column {arm!r}")
+    checked = repeated_measures(
+        data,
+        outcome=outcome,
+        subject=subject,
+        visit=visit,
+        arm=arm,
+        control=control,
+        baseline=baseline,
+        covariates=covariates,
+    )
+    df, arms, visits, observed = checked.data, checked.arms, checked.visits, checked.observed
 
     obs = observed.reset_index(drop=True)
     cols: dict[str, FloatArray] = {"(Intercept)": np.ones(len(obs))}  # for the rank check; the thresholds absorb it
