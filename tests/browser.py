@@ -176,7 +176,7 @@ class Watched:
         self.problems: list[str] = []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        self.page.on("requestfailed", lambda req: self.problems.append(f"failed: {req.url} {req.failure}"))
+        self.page.on("requestfailed", self._failed)
         self.hosts: set[str] = set()  # where requests went and were answered
         self.page.on("requestfinished", self._finished)
 
@@ -196,9 +196,15 @@ class Watched:
         assert response is not None and response.ok, (url, response and response.status)
         return response
 
+    def _failed(self, request: Any) -> None:
+        # ERR_ABORTED is the browser cancelling a load because the page moved on (the icon of a page left
+        # at once), not a refusal: a load the policy blocks fails with ERR_BLOCKED_BY_CSP and is kept.
+        if request.failure != "net::ERR_ABORTED":
+            self.problems.append(f"failed: {request.url} {request.failure}")
+
     def assert_clean(self, where: str, *, blocked: tuple[str, ...] = ()) -> None:
         """No violation and no console error, except for what ``blocked`` names (the policy's doing)."""
         self.page.wait_for_load_state("load")
         violations = [v for v in self.page.evaluate("window.__violations") if not any(b in v for b in blocked)]
         problems = [p for p in self.problems if not any(b in p for b in blocked)]
-        assert (violations, problems) == ([], []), where
+        assert (violations, problems) == ([], []), (where, violations, problems)
